@@ -1,0 +1,102 @@
+"""Model Steward: catalogue, serve, monitor and govern every model (ML, rules, algorithms, optimization).
+
+>>> from modelsteward import Steward
+>>> st = Steward(data_dir="./steward-data")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelsteward.domain.records import (
+    Alias,
+    ArtifactInfo,
+    BusinessKPI,
+    ColumnProfile,
+    ColumnSpec,
+    Dataset,
+    DatasetFingerprint,
+    DatasetLink,
+    Event,
+    Lineage,
+    LineageEdge,
+    ModelPage,
+    ModelVersion,
+    RegisteredModel,
+    Requirements,
+    Resources,
+    Signature,
+    Source,
+)
+from modelsteward.domain.refs import ModelRef
+from modelsteward.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    IntegrityError,
+    InvalidArgument,
+    InvalidArtifact,
+    InvalidDefinition,
+    MissingDependency,
+    NotFound,
+    SchemaMismatch,
+    StewardError,
+    StoreUnavailable,
+    Unauthenticated,
+    UnknownKind,
+)
+from modelsteward.steward import LocalSteward, Steward
+
+if TYPE_CHECKING:
+    from modelsteward.kinds.loaded import LoadedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Alias",
+    "AlreadyExists",
+    "ArtifactInfo",
+    "BusinessKPI",
+    "ColumnProfile",
+    "ColumnSpec",
+    "Conflict",
+    "Dataset",
+    "DatasetFingerprint",
+    "DatasetLink",
+    "Event",
+    "Forbidden",
+    "IntegrityError",
+    "InvalidArgument",
+    "InvalidArtifact",
+    "InvalidDefinition",
+    "Lineage",
+    "LineageEdge",
+    "LoadedModel",
+    "LocalSteward",
+    "MissingDependency",
+    "ModelPage",
+    "ModelRef",
+    "ModelVersion",
+    "NotFound",
+    "RegisteredModel",
+    "Requirements",
+    "Resources",
+    "SchemaMismatch",
+    "Signature",
+    "Source",
+    "Steward",
+    "StewardError",
+    "StoreUnavailable",
+    "Unauthenticated",
+    "UnknownKind",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # LoadedModel pulls in pandas; keep ``import modelsteward`` light until someone asks for it.
+    if name == "LoadedModel":
+        from modelsteward.kinds.loaded import LoadedModel
+
+        return LoadedModel
+    raise AttributeError(f"module 'modelsteward' has no attribute {name!r}")

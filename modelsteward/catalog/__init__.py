@@ -1,0 +1,1 @@
+"""The catalog service: registering versions, aliases, lineage and loading models."""

@@ -1,0 +1,266 @@
+"""Catalog records that cross layers: registered models, versions, aliases, datasets and lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ColumnType = Literal["integer", "number", "string", "boolean", "datetime"]
+RiskTier = Literal["low", "medium", "high", "critical"]
+DatasetRole = Literal["training", "validation", "test", "reference", "other"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ColumnSpec(Record):
+    """One column of a signature: its name, portable type and whether nulls are allowed."""
+
+    name: str
+    type: ColumnType
+    nullable: bool = False
+
+
+class Signature(Record):
+    """What a model version takes and returns, checked before every predict."""
+
+    inputs: list[ColumnSpec]
+    outputs: list[ColumnSpec] = Field(default_factory=list)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [c.name for c in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [c.name for c in self.outputs]
+
+
+class Histogram(Record):
+    edges: list[float]
+    counts: list[int]
+
+
+class ColumnProfile(Record):
+    """Summary statistics of one column, enough to compare later data against it without the data."""
+
+    name: str
+    type: ColumnType
+    count: int
+    null_count: int
+    distinct: int | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: list[float] | None = None
+    histogram: Histogram | None = None
+    top_values: dict[str, int] | None = None
+    other_count: int | None = None
+
+
+class DatasetFingerprint(Record):
+    """Content hash, row count, schema and per-column profile of a data set."""
+
+    content_hash: str
+    row_count: int
+    quantile_levels: list[float]
+    columns: list[ColumnProfile]
+
+    @property
+    def schema_(self) -> list[ColumnSpec]:
+        return [ColumnSpec(name=c.name, type=c.type, nullable=c.null_count > 0) for c in self.columns]
+
+    def column(self, name: str) -> ColumnProfile:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+
+class Dataset(Record):
+    """A data set known to the catalog by its fingerprint; the data itself stays where it is."""
+
+    name: str
+    uri: str | None = None
+    fingerprint: DatasetFingerprint
+    created_at: datetime
+
+
+class DatasetLink(Record):
+    """How a version used a data set (training, validation, test...)."""
+
+    role: DatasetRole
+    name: str
+    content_hash: str
+    row_count: int
+
+
+class Source(Record):
+    """Where the code that produced a version came from, captured when run inside git."""
+
+    repository: str | None = None
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    path: str | None = None
+
+
+class Requirements(Record):
+    """The environment captured at registration: interpreter, platform and the packages that matter."""
+
+    python: str
+    platform: str
+    packages: dict[str, str] = Field(default_factory=dict)
+
+
+class Resources(Record):
+    """What a model needs to run, declared by its owner."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    cpu: float | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, gt=0)
+    gpu: int | None = Field(default=None, ge=0)
+
+
+class BusinessKPI(Record):
+    """A business figure the model drives, such as approval rate or profit per decision."""
+
+    name: str = Field(min_length=1, max_length=128)
+    description: str = ""
+    unit: str = ""
+    direction: Literal["increase", "decrease", "target"] | None = None
+
+
+class ArtifactInfo(Record):
+    """The stored bytes of a version: content hash, size and the format its kind wrote."""
+
+    sha256: str
+    size: int
+    format: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegisteredModel(Record):
+    """A model in the catalog, whatever its kind, with its business and governance metadata."""
+
+    name: str
+    kind: str
+    description: str = ""
+    owner: str | None = None
+    business_unit: str | None = None
+    risk_tier: RiskTier | None = None
+    kpis: list[BusinessKPI] = Field(default_factory=list)
+    resources: Resources = Field(default_factory=Resources)
+    protected_attributes: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    latest_version: int = 0
+    aliases: dict[str, int] = Field(default_factory=dict)
+    created_by: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelVersion(Record):
+    """One immutable version of a model: artifact, signature, figures, data and provenance."""
+
+    name: str
+    version: int
+    kind: str
+    artifact: ArtifactInfo
+    signature: Signature
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    datasets: list[DatasetLink] = Field(default_factory=list)
+    source: Source | None = None
+    requirements: Requirements
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    aliases: list[str] = Field(default_factory=list)
+    input_example: list[dict[str, Any]] | None = None
+    created_by: str | None = None
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+class Alias(Record):
+    model: str
+    alias: str
+    version: int
+    updated_by: str | None = None
+    updated_at: datetime
+
+
+class LineageEdge(Record):
+    """A directed edge such as ``dataset -> version`` (trained_on) or ``version -> deployment``."""
+
+    source_type: Literal["dataset", "version", "deployment"]
+    source: str
+    target_type: Literal["dataset", "version", "deployment"]
+    target: str
+    relation: str
+    created_at: datetime
+
+
+class Lineage(Record):
+    """What a version came from and where it went."""
+
+    version: str
+    upstream: list[LineageEdge] = Field(default_factory=list)
+    downstream: list[LineageEdge] = Field(default_factory=list)
+
+
+class Event(Record):
+    """One entry of the audit trail: who did what to which model, and when."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    model: str | None = None
+    version: int | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelPage(Record):
+    """One page of a catalog listing."""
+
+    items: list[RegisteredModel]
+    total: int
+    limit: int
+    offset: int
+
+
+class ModelUpdate(Record):
+    """The metadata fields of a registered model that a caller may set; ``None`` leaves a field as is."""
+
+    description: str | None = None
+    owner: str | None = Field(default=None, max_length=256)
+    business_unit: str | None = Field(default=None, max_length=256)
+    risk_tier: RiskTier | None = None
+    kpis: list[BusinessKPI] | None = None
+    resources: Resources | None = None
+    protected_attributes: list[str] | None = None
+    tags: dict[str, str] | None = None
+
+    @field_validator("kpis", mode="before")
+    @classmethod
+    def _kpi_names(cls, value: Any) -> Any:
+        # A plain list of names is the common case in notebooks: ["approval_rate", "default_rate"].
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value

@@ -1,0 +1,1 @@
+"""Model kinds: the plug-in contract, the registry and the built-in kinds."""

@@ -1,0 +1,124 @@
+"""The ``sklearn`` kind: any estimator with the scikit-learn API (also XGBoost and LightGBM)."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from modelsteward.domain.records import ColumnSpec, Signature
+from modelsteward.errors import InvalidArtifact, InvalidArgument, require
+from modelsteward.kinds.base import SavedModel, check_pickle_stream, outputs_to_frame
+from modelsteward.stats.schema import infer_columns
+
+
+def _proba_name(label: Any) -> str:
+    return f"proba_{label}"
+
+
+class SklearnKind:
+    """Saved with skops when skops can round-trip the estimator; otherwise with pickle, which is
+    only ever loaded after the artifact store has checked the bytes against the registered sha256.
+
+    Outputs: ``prediction`` and, for classifiers, one ``proba_<class>`` column per class.
+    """
+
+    name: ClassVar[str] = "sklearn"
+    packages: ClassVar[tuple[str, ...]] = ("scikit-learn", "numpy", "scipy", "skops")
+
+    def detect(self, obj: Any) -> bool:
+        return (
+            not isinstance(obj, type)
+            and callable(getattr(obj, "fit", None))
+            and callable(getattr(obj, "predict", None))
+            and callable(getattr(obj, "get_params", None))
+        )
+
+    def save(self, obj: Any) -> SavedModel:
+        if not self.detect(obj):
+            raise InvalidArtifact(
+                f"a {type(obj).__name__} is not a scikit-learn estimator (it needs fit, predict and get_params)",
+                details={"kind": self.name},
+            )
+        _check_fitted(obj)
+        metadata = {"classes": _classes(obj)}
+        try:
+            sio = require("skops.io", "sklearn")
+            data = sio.dumps(obj)
+            trusted = sio.get_untrusted_types(data=data)
+            sio.loads(data, trusted=trusted)  # skops must be able to read back what it wrote
+            return SavedModel(data=data, format="skops", metadata={**metadata, "trusted_types": trusted})
+        except Exception:  # noqa: BLE001 - any skops failure means: fall back to pickle
+            data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+            return SavedModel(data=data, format="pickle", metadata=metadata)
+
+    def load(self, saved: SavedModel) -> Any:
+        if saved.format == "skops":
+            sio = require("skops.io", "sklearn")
+            try:
+                return sio.loads(saved.data, trusted=list(saved.metadata.get("trusted_types", [])))
+            except Exception as e:  # noqa: BLE001 - skops raises many kinds of errors on bad input
+                raise InvalidArtifact(f"not a readable skops artifact: {e}", details={"kind": self.name}) from e
+        if saved.format == "pickle":
+            check_pickle_stream(saved.data, kind=self.name)
+            try:
+                native = pickle.loads(saved.data)  # noqa: S301 - bytes were hash-checked by the caller
+            except Exception as e:  # noqa: BLE001
+                raise InvalidArtifact(f"not a readable pickle artifact: {e}", details={"kind": self.name}) from e
+            if not self.detect(native):
+                raise InvalidArtifact(
+                    f"the artifact holds a {type(native).__name__}, not a scikit-learn estimator",
+                    details={"kind": self.name},
+                )
+            return native
+        raise InvalidArtifact(f"the sklearn kind cannot read format {saved.format!r}", details={"kind": self.name})
+
+    def signature(self, native: Any, example: pd.DataFrame | None) -> Signature:
+        if example is not None:
+            return Signature(inputs=infer_columns(example))
+        names = getattr(native, "feature_names_in_", None)
+        if names is None:
+            raise InvalidArgument(
+                "pass input_example=... (a few rows of the training data) so the signature can be recorded",
+                details={"field": "input_example"},
+            )
+        return Signature(inputs=[ColumnSpec(name=str(n), type="number") for n in names])
+
+    def predict(self, native: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        X = frame if getattr(native, "feature_names_in_", None) is not None else frame.to_numpy()
+        out = outputs_to_frame(native.predict(X), frame.index)
+        if callable(getattr(native, "predict_proba", None)) and getattr(native, "classes_", None) is not None:
+            proba = np.asarray(native.predict_proba(X))
+            for j, label in enumerate(native.classes_):
+                out[_proba_name(_plain(label))] = proba[:, j]
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _classes(obj: Any) -> list[Any] | None:
+    classes = getattr(obj, "classes_", None)
+    if classes is None:
+        return None
+    return [_plain(c) for c in classes]
+
+
+def _check_fitted(obj: Any) -> None:
+    try:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:
+        return
+    try:
+        check_is_fitted(obj)
+    except NotFittedError as e:
+        raise InvalidArtifact(
+            f"the {type(obj).__name__} is not fitted; fit it before registering", details={"kind": "sklearn"}
+        ) from e
+    except TypeError:
+        return  # not a BaseEstimator (e.g. a duck-typed wrapper): nothing to check
+

@@ -1,0 +1,58 @@
+"""Settings: one pydantic-settings class read from ``STEWARD_*`` variables and passed in explicitly."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers): still name the actor
+        return "local"
+
+
+class Settings(BaseSettings):
+    """Where the data lives and how the server behaves.
+
+    Every field can be set by an environment variable with the prefix ``STEWARD_``,
+    e.g. ``STEWARD_DATA_DIR`` or ``STEWARD_DATABASE_URL``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./steward-data"), description="embedded data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the metadata store; default: SQLite under data_dir"
+    )
+    artifact_url: str | None = Field(
+        default=None, description="fsspec URL of the artifact store; default: data_dir/artifacts"
+    )
+    user: str = Field(default_factory=_default_user, description="actor recorded for embedded changes")
+    db_busy_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a locked database")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    api_token: SecretStr | None = Field(
+        default=None, description="bearer token the server demands for every change (STEWARD_API_TOKEN)"
+    )
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    debug: bool = False
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'steward.db').resolve()}"
+
+    def resolved_artifact_url(self) -> str:
+        if self.artifact_url:
+            return self.artifact_url
+        return str((self.data_dir / "artifacts").resolve())
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.resolved_database_url().startswith("sqlite")

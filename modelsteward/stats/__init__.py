@@ -1,0 +1,1 @@
+"""Pure statistics over tabular data: schemas, fingerprints (and, later, drift)."""

@@ -1,0 +1,353 @@
+"""The facade: every use case is a method of ``Steward``, embedded (``LocalSteward``) or remote."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelsteward.domain.records import (
+    Alias,
+    BusinessKPI,
+    Dataset,
+    Event,
+    Lineage,
+    ModelPage,
+    ModelUpdate,
+    ModelVersion,
+    RegisteredModel,
+    Resources,
+)
+from modelsteward.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelsteward.catalog.registration import Registration
+    from modelsteward.catalog.service import CatalogService
+    from modelsteward.kinds.loaded import LoadedModel
+    from modelsteward.settings import Settings
+
+
+def model_update(
+    *,
+    description: str | None = None,
+    owner: str | None = None,
+    business_unit: str | None = None,
+    risk_tier: str | None = None,
+    kpis: list[str | dict[str, Any] | BusinessKPI] | None = None,
+    resources: dict[str, Any] | Resources | None = None,
+    protected_attributes: list[str] | None = None,
+    tags: dict[str, Any] | None = None,
+) -> ModelUpdate:
+    """Validate model metadata given as keyword arguments; errors name the field."""
+    from pydantic import ValidationError
+
+    try:
+        return ModelUpdate.model_validate(
+            {
+                "description": description,
+                "owner": owner,
+                "business_unit": business_unit,
+                "risk_tier": risk_tier,
+                "kpis": kpis,
+                "resources": resources,
+                "protected_attributes": protected_attributes,
+                "tags": tags,
+            }
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InvalidArgument(f"invalid {field}: {first['msg']}", details={"field": field}) from e
+
+
+class Steward(abc.ABC):
+    """Model Steward's one interface.
+
+    ``Steward(data_dir="./steward-data")`` works embedded, on a data directory (SQLite and local
+    files by default, or the URLs in ``STEWARD_DATABASE_URL`` / ``STEWARD_ARTIFACT_URL``);
+    ``Steward(url="http://127.0.0.1:8765", token=...)`` talks to a server and behaves the same.
+
+    >>> st = Steward(data_dir="./steward-data")               # doctest: +SKIP
+    >>> v = st.register_model("credit-risk", estimator, input_example=X.head(), training_data=X)  # doctest: +SKIP
+    >>> st.set_alias("credit-risk", "production", v.version)  # doctest: +SKIP
+    >>> st.predict("credit-risk@production", X)                # doctest: +SKIP
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Steward:
+        if cls is Steward:
+            if kwargs.get("url") is not None:
+                from modelsteward.client.remote import RemoteSteward
+
+                cls = RemoteSteward
+            else:
+                cls = LocalSteward
+        return super().__new__(cls)
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        kind: str | None = None,
+        input_example: Any = None,
+        training_data: Any = None,
+        datasets: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        version_tags: dict[str, Any] | None = None,
+        description: str | None = None,
+        version_description: str = "",
+        owner: str | None = None,
+        business_unit: str | None = None,
+        risk_tier: str | None = None,
+        kpis: list[str | dict[str, Any] | BusinessKPI] | None = None,
+        resources: dict[str, Any] | Resources | None = None,
+        protected_attributes: list[str] | None = None,
+        capture_git: bool = True,
+    ) -> ModelVersion:
+        """Register a new version of ``name`` (creating the model on first use) and return it.
+
+        ``model`` is anything a kind accepts: a scikit-learn estimator, an ONNX model, a rule-set or
+        optimization YAML file, an MLflow model directory, an object with ``predict``. The kind is
+        inferred when not given. ``input_example`` (a few rows) fixes the signature;
+        ``training_data`` (a DataFrame or a CSV/Parquet path) is fingerprinted and linked as
+        lineage; ``datasets`` adds more, by role (``{"validation": df}``). ``tags``, ``owner``,
+        ``kpis`` and the other model fields update the registered model; ``version_tags`` and
+        ``version_description`` belong to this version only.
+        """
+        from modelsteward.catalog.registration import prepare_registration
+
+        registration = prepare_registration(
+            name,
+            model,
+            kind=kind,
+            input_example=input_example,
+            training_data=training_data,
+            datasets=datasets,
+            metrics=metrics,
+            params=params,
+            version_tags=version_tags,
+            description=version_description,
+            model_fields=model_update(
+                description=description,
+                owner=owner,
+                business_unit=business_unit,
+                risk_tier=risk_tier,
+                kpis=kpis,
+                resources=resources,
+                protected_attributes=protected_attributes,
+                tags=tags,
+            ),
+            capture_git=capture_git,
+        )
+        return self.register_prepared(registration)
+
+    @abc.abstractmethod
+    def register_prepared(self, registration: Registration) -> ModelVersion:
+        """Record a registration prepared by ``prepare_registration`` (used by the faces)."""
+
+    # -- models -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> RegisteredModel:
+        """The registered model ``name`` with its metadata and aliases."""
+
+    @abc.abstractmethod
+    def update_model(self, name: str, **fields: Any) -> RegisteredModel:
+        """Change a model's metadata: description, owner, business_unit, risk_tier, kpis, resources,
+        protected_attributes, tags (tags replace the old set)."""
+
+    @abc.abstractmethod
+    def search_models(
+        self,
+        *,
+        kind: str | None = None,
+        owner: str | None = None,
+        business_unit: str | None = None,
+        risk_tier: str | None = None,
+        tags: dict[str, str] | None = None,
+        query: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "name",
+    ) -> ModelPage:
+        """One page of models matching every filter given; ``query`` searches names, descriptions,
+        owners and business units."""
+
+    def list_models(
+        self,
+        *,
+        kind: str | None = None,
+        owner: str | None = None,
+        business_unit: str | None = None,
+        risk_tier: str | None = None,
+        tags: dict[str, str] | None = None,
+        query: str | None = None,
+    ) -> list[RegisteredModel]:
+        """Every model matching the filters, sorted by name."""
+        items: list[RegisteredModel] = []
+        while True:
+            page = self.search_models(
+                kind=kind,
+                owner=owner,
+                business_unit=business_unit,
+                risk_tier=risk_tier,
+                tags=tags,
+                query=query,
+                limit=1000,
+                offset=len(items),
+            )
+            items.extend(page.items)
+            if not page.items or len(items) >= page.total:
+                return items
+
+    # -- versions -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_version(self, ref: str) -> ModelVersion:
+        """The version a reference names: ``name`` (latest), ``name/3`` or ``name@production``."""
+
+    @abc.abstractmethod
+    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+        """Versions of one model (newest first), or of the whole catalog when ``name`` is None."""
+
+    @abc.abstractmethod
+    def get_lineage(self, ref: str) -> Lineage:
+        """The data sets a version was trained and tested on (and, later, where it is deployed)."""
+
+    @abc.abstractmethod
+    def get_dataset(self, content_hash: str) -> Dataset:
+        """A data set's fingerprint: hash, rows, schema and per-column profile."""
+
+    # -- aliases ------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
+        """Point ``name@alias`` at ``version``. With ``expected_version``, only if the alias still
+        points there (compare-and-set), else :class:`Conflict`."""
+
+    @abc.abstractmethod
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+
+    @abc.abstractmethod
+    def list_aliases(self, name: str) -> list[Alias]:
+        """A model's aliases and the versions they point at."""
+
+    # -- using models -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def load_model(self, ref: str) -> LoadedModel:
+        """Load a version in this process; the artifact's sha256 is checked before loading."""
+
+    @abc.abstractmethod
+    def predict(self, ref: str, data: Any) -> pd.DataFrame:
+        """Predict with a version (embedded: in process; remote: on the server)."""
+
+    # -- the trail ----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+        """The newest audit events, optionally for one model."""
+
+    def close(self) -> None:
+        """Release connections; the object must not be used afterwards."""
+
+    def __enter__(self) -> Steward:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalSteward(Steward):
+    """The embedded body: the services run in this process, on the configured store."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        url: None = None,
+        token: None = None,
+        settings: Settings | None = None,
+        actor: str | None = None,
+    ) -> None:
+        from modelsteward.catalog.service import CatalogService
+        from modelsteward.settings import Settings
+        from modelsteward.store.artifacts import ArtifactStore
+        from modelsteward.store.database import Database
+
+        if settings is None:
+            settings = Settings(data_dir=Path(data_dir)) if data_dir is not None else Settings()
+        elif data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        self.settings = settings
+        self.actor = actor or settings.user
+        self.db = Database(settings.resolved_database_url(), busy_timeout=settings.db_busy_timeout)
+        self.db.migrate()
+        self.catalog: CatalogService = CatalogService(self.db, ArtifactStore(settings.resolved_artifact_url()))
+
+    def __repr__(self) -> str:
+        return f"<LocalSteward {self.db.safe_url}>"
+
+    def register_prepared(self, registration: Registration) -> ModelVersion:
+        return self.catalog.register(registration, actor=self.actor)
+
+    def register_upload(self, registration: Registration) -> ModelVersion:
+        """Record a registration that arrived over the network, after checking its artifact."""
+        return self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.catalog.get_model(name)
+
+    def update_model(self, name: str, **fields: Any) -> RegisteredModel:
+        return self.catalog.update_model(name, model_update(**fields), actor=self.actor)
+
+    def search_models(self, **filters: Any) -> ModelPage:
+        return self.catalog.search_models(**filters)
+
+    def get_version(self, ref: str) -> ModelVersion:
+        return self.catalog.get_version(ref)
+
+    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+        return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
+
+    def count_versions(self, name: str | None = None) -> int:
+        return self.catalog.list_versions(name, limit=0)[1]
+
+    def get_lineage(self, ref: str) -> Lineage:
+        return self.catalog.lineage(ref)
+
+    def get_dataset(self, content_hash: str) -> Dataset:
+        return self.catalog.get_dataset(content_hash)
+
+    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
+        return self.catalog.set_alias(name, alias, version, actor=self.actor, expected_version=expected_version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.catalog.delete_alias(name, alias, actor=self.actor)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        return self.catalog.list_aliases(name)
+
+    def load_model(self, ref: str) -> LoadedModel:
+        return self.catalog.load(self.catalog.get_version(ref))
+
+    def predict(self, ref: str, data: Any) -> pd.DataFrame:
+        return self.load_model(ref).predict(data)
+
+    def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
+        """A version and its artifact, hash-checked (the remote body downloads through this)."""
+        version = self.catalog.get_version(ref)
+        return version, self.catalog.artifact_bytes(version)
+
+    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+        return self.catalog.list_events(model=model, limit=limit)
+
+    def close(self) -> None:
+        self.db.dispose()

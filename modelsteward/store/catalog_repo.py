@@ -1,0 +1,465 @@
+"""Catalog queries on an open transaction; rows go in and domain records come out, nothing else leaks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from modelsteward.domain.records import (
+    Alias,
+    ArtifactInfo,
+    Dataset,
+    DatasetFingerprint,
+    DatasetLink,
+    Event,
+    Lineage,
+    LineageEdge,
+    ModelVersion,
+    RegisteredModel,
+)
+from modelsteward.store.tables import (
+    aliases,
+    catalog_state,
+    datasets,
+    events,
+    model_versions,
+    registered_models,
+    version_datasets,
+)
+
+M, V, A, D, VD = registered_models.c, model_versions.c, aliases.c, datasets.c, version_datasets.c
+
+
+def utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- registered models ------------------------------------------------------------------------------
+
+
+def model_id(conn: Connection, name: str) -> int | None:
+    return conn.execute(sa.select(M.id).where(M.name == name)).scalar()
+
+
+def lock_model(conn: Connection, name: str) -> Row[Any] | None:
+    """The model's row, locked for the rest of the transaction where the database can (PostgreSQL)."""
+    query = sa.select(registered_models).where(M.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def insert_model(conn: Connection, *, name: str, kind: str, fields: dict[str, Any], actor: str) -> int:
+    at = now()
+    values = {
+        "description": "",
+        "kpis": [],
+        "resources": {},
+        "protected_attributes": [],
+        "tags": {},
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+    return conn.execute(
+        registered_models.insert()
+        .values(name=name, kind=kind, latest_version=0, created_by=actor, created_at=at, updated_at=at, **values)
+        .returning(M.id)
+    ).scalar_one()
+
+
+def update_model(conn: Connection, model_pk: int, fields: dict[str, Any]) -> None:
+    conn.execute(
+        registered_models.update().where(M.id == model_pk).values(updated_at=now(), **fields)
+    )
+
+
+def next_version(conn: Connection, model_pk: int) -> int:
+    """Reserve the next version number; the row update serializes concurrent registrations."""
+    return conn.execute(
+        registered_models.update()
+        .where(M.id == model_pk)
+        .values(latest_version=M.latest_version + 1, updated_at=now())
+        .returning(M.latest_version)
+    ).scalar_one()
+
+
+def _model_record(row: Row[Any], alias_map: dict[str, int]) -> RegisteredModel:
+    return RegisteredModel.model_validate(
+        {
+            "name": row.name,
+            "kind": row.kind,
+            "description": row.description,
+            "owner": row.owner,
+            "business_unit": row.business_unit,
+            "risk_tier": row.risk_tier,
+            "kpis": row.kpis,
+            "resources": row.resources,
+            "protected_attributes": row.protected_attributes,
+            "tags": row.tags,
+            "latest_version": row.latest_version,
+            "aliases": alias_map,
+            "created_by": row.created_by,
+            "created_at": utc(row.created_at),
+            "updated_at": utc(row.updated_at),
+        }
+    )
+
+
+def _alias_maps(conn: Connection, model_pks: list[int]) -> dict[int, dict[str, int]]:
+    if not model_pks:
+        return {}
+    rows = conn.execute(
+        sa.select(A.model_id, A.name, V.version)
+        .join(model_versions, V.id == A.version_id)
+        .where(A.model_id.in_(model_pks))
+    )
+    out: dict[int, dict[str, int]] = {}
+    for model_pk, alias, version in rows:
+        out.setdefault(model_pk, {})[alias] = version
+    return out
+
+
+def get_model(conn: Connection, name: str) -> RegisteredModel | None:
+    row = conn.execute(sa.select(registered_models).where(M.name == name)).first()
+    if row is None:
+        return None
+    return _model_record(row, _alias_maps(conn, [row.id]).get(row.id, {}))
+
+
+def list_models(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    owner: str | None = None,
+    business_unit: str | None = None,
+    risk_tier: str | None = None,
+    tags: dict[str, str] | None = None,
+    query: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    order_by: str = "name",
+) -> tuple[list[RegisteredModel], int]:
+    where = []
+    for column, value in ((M.kind, kind), (M.owner, owner), (M.business_unit, business_unit), (M.risk_tier, risk_tier)):
+        if value is not None:
+            where.append(column == value)
+    for key, value in (tags or {}).items():
+        where.append(M.tags[key].as_string() == value)
+    if query:
+        needle = f"%{query.lower()}%"
+        where.append(
+            sa.or_(
+                sa.func.lower(M.name).like(needle),
+                sa.func.lower(M.description).like(needle),
+                sa.func.lower(sa.func.coalesce(M.owner, "")).like(needle),
+                sa.func.lower(sa.func.coalesce(M.business_unit, "")).like(needle),
+            )
+        )
+    order = {"name": M.name, "updated_at": M.updated_at.desc(), "created_at": M.created_at.desc()}[order_by]
+    total = conn.execute(sa.select(sa.func.count()).select_from(registered_models).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(registered_models).where(*where).order_by(order, M.id).limit(limit).offset(offset)
+    ).all()
+    alias_maps = _alias_maps(conn, [r.id for r in rows])
+    return [_model_record(r, alias_maps.get(r.id, {})) for r in rows], total
+
+
+def delete_model(conn: Connection, model_pk: int) -> None:
+    conn.execute(registered_models.delete().where(M.id == model_pk))
+
+
+# -- versions ---------------------------------------------------------------------------------------
+
+
+def insert_version(conn: Connection, *, model_pk: int, version: int, values: dict[str, Any]) -> int:
+    return conn.execute(
+        model_versions.insert().values(model_id=model_pk, version=version, **values).returning(V.id)
+    ).scalar_one()
+
+
+_VERSION_COLUMNS = (registered_models.c.name, *model_versions.c)
+
+
+def _version_query() -> sa.Select[Any]:
+    return sa.select(*_VERSION_COLUMNS).join(registered_models, M.id == V.model_id)
+
+
+def find_version(conn: Connection, name: str, *, version: int | None, alias: str | None) -> Row[Any] | None:
+    """The row of ``name/version``, ``name@alias`` or (neither given) the latest version."""
+    query = _version_query().where(M.name == name)
+    if alias is not None:
+        query = query.join(aliases, sa.and_(A.version_id == V.id, A.name == alias))
+    elif version is not None:
+        query = query.where(V.version == version)
+    else:
+        query = query.where(V.version == M.latest_version)
+    return conn.execute(query).first()
+
+
+def version_record(conn: Connection, row: Row[Any]) -> ModelVersion:
+    version_aliases = conn.execute(sa.select(A.name).where(A.version_id == row.id).order_by(A.name)).scalars().all()
+    links = conn.execute(
+        sa.select(VD.role, D.name, D.content_hash, D.row_count)
+        .join(datasets, D.id == VD.dataset_id)
+        .where(VD.version_id == row.id)
+        .order_by(VD.role, D.name)
+    ).all()
+    return _version_from_row(row, list(version_aliases), [DatasetLink(role=r, name=n, content_hash=h, row_count=c) for r, n, h, c in links])
+
+
+def _version_from_row(row: Row[Any], version_aliases: list[str], links: list[DatasetLink]) -> ModelVersion:
+    return ModelVersion.model_validate(
+        {
+            "name": row.name,
+            "version": row.version,
+            "kind": row.kind,
+            "artifact": ArtifactInfo(
+                sha256=row.artifact_sha256,
+                size=row.artifact_size,
+                format=row.artifact_format,
+                metadata=row.artifact_meta,
+            ),
+            "signature": row.signature,
+            "metrics": row.metrics,
+            "params": row.params,
+            "datasets": links,
+            "source": row.source,
+            "requirements": row.requirements,
+            "description": row.description,
+            "tags": row.tags,
+            "aliases": version_aliases,
+            "input_example": row.input_example,
+            "created_by": row.created_by,
+            "created_at": utc(row.created_at),
+        }
+    )
+
+
+def list_versions(
+    conn: Connection, *, name: str | None, limit: int | None, offset: int = 0
+) -> tuple[list[ModelVersion], int]:
+    where = [M.name == name] if name is not None else []
+    total = conn.execute(
+        sa.select(sa.func.count()).select_from(model_versions.join(registered_models)).where(*where)
+    ).scalar_one()
+    query = _version_query().where(*where).order_by(M.name, V.version.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = conn.execute(query).all()
+    ids = [r.id for r in rows]
+    alias_by_version: dict[int, list[str]] = {}
+    links_by_version: dict[int, list[DatasetLink]] = {}
+    # Batched in chunks so that 10,000 versions cost a handful of queries, not 20,000.
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        for version_pk, alias in conn.execute(
+            sa.select(A.version_id, A.name).where(A.version_id.in_(chunk)).order_by(A.name)
+        ):
+            alias_by_version.setdefault(version_pk, []).append(alias)
+        for version_pk, role, dname, dhash, drows in conn.execute(
+            sa.select(VD.version_id, VD.role, D.name, D.content_hash, D.row_count)
+            .join(datasets, D.id == VD.dataset_id)
+            .where(VD.version_id.in_(chunk))
+            .order_by(VD.role, D.name)
+        ):
+            links_by_version.setdefault(version_pk, []).append(
+                DatasetLink(role=role, name=dname, content_hash=dhash, row_count=drows)
+            )
+    records = [_version_from_row(r, alias_by_version.get(r.id, []), links_by_version.get(r.id, [])) for r in rows]
+    return records, total
+
+
+# -- aliases ----------------------------------------------------------------------------------------
+
+
+def current_alias(conn: Connection, model_pk: int, alias: str) -> int | None:
+    """The version number an alias points at, or None."""
+    return conn.execute(
+        sa.select(V.version)
+        .join(aliases, A.version_id == V.id)
+        .where(A.model_id == model_pk, A.name == alias)
+    ).scalar()
+
+
+def set_alias(conn: Connection, *, model_pk: int, alias: str, version_pk: int, actor: str) -> Alias:
+    at = now()
+    updated = conn.execute(
+        aliases.update()
+        .where(A.model_id == model_pk, A.name == alias)
+        .values(version_id=version_pk, updated_by=actor, updated_at=at)
+    ).rowcount
+    if not updated:
+        conn.execute(
+            aliases.insert().values(
+                model_id=model_pk, name=alias, version_id=version_pk, updated_by=actor, updated_at=at
+            )
+        )
+    row = conn.execute(
+        sa.select(M.name, V.version)
+        .select_from(model_versions.join(registered_models))
+        .where(V.id == version_pk)
+    ).one()
+    return Alias(model=row.name, alias=alias, version=row.version, updated_by=actor, updated_at=at)
+
+
+def delete_alias(conn: Connection, model_pk: int, alias: str) -> bool:
+    return bool(conn.execute(aliases.delete().where(A.model_id == model_pk, A.name == alias)).rowcount)
+
+
+def list_aliases(conn: Connection, name: str) -> list[Alias]:
+    rows = conn.execute(
+        sa.select(M.name, A.name.label("alias"), V.version, A.updated_by, A.updated_at)
+        .select_from(aliases.join(registered_models, M.id == A.model_id).join(model_versions, V.id == A.version_id))
+        .where(M.name == name)
+        .order_by(A.name)
+    )
+    return [
+        Alias(model=r.name, alias=r.alias, version=r.version, updated_by=r.updated_by, updated_at=utc(r.updated_at))
+        for r in rows
+    ]
+
+
+# -- data sets and lineage --------------------------------------------------------------------------
+
+
+def upsert_dataset(conn: Connection, *, name: str, uri: str | None, fingerprint: DatasetFingerprint) -> int:
+    """The id of the data set with this content hash, recording it first if it is new."""
+    existing = conn.execute(sa.select(D.id).where(D.content_hash == fingerprint.content_hash)).scalar()
+    if existing is not None:
+        return existing
+    return conn.execute(
+        datasets.insert()
+        .values(
+            content_hash=fingerprint.content_hash,
+            name=name,
+            uri=uri,
+            row_count=fingerprint.row_count,
+            fingerprint=fingerprint.model_dump(mode="json"),
+            created_at=now(),
+        )
+        .returning(D.id)
+    ).scalar_one()
+
+
+def link_dataset(conn: Connection, *, version_pk: int, dataset_pk: int, role: str) -> None:
+    conn.execute(version_datasets.insert().values(version_id=version_pk, dataset_id=dataset_pk, role=role))
+
+
+def get_dataset(conn: Connection, content_hash: str) -> Dataset | None:
+    row = conn.execute(sa.select(datasets).where(D.content_hash == content_hash)).first()
+    if row is None:
+        return None
+    return Dataset(
+        name=row.name,
+        uri=row.uri,
+        fingerprint=DatasetFingerprint.model_validate(row.fingerprint),
+        created_at=utc(row.created_at),
+    )
+
+
+def lineage(conn: Connection, row: Row[Any]) -> Lineage:
+    ref = f"{row.name}/{row.version}"
+    upstream = [
+        LineageEdge(
+            source_type="dataset",
+            source=f"{dname}@{dhash[:12]}",
+            target_type="version",
+            target=ref,
+            relation=f"{role}_data",
+            created_at=utc(row.created_at),
+        )
+        for role, dname, dhash in conn.execute(
+            sa.select(VD.role, D.name, D.content_hash)
+            .join(datasets, D.id == VD.dataset_id)
+            .where(VD.version_id == row.id)
+            .order_by(VD.role, D.name)
+        )
+    ]
+    return Lineage(version=ref, upstream=upstream, downstream=[])
+
+
+# -- the event trail --------------------------------------------------------------------------------
+
+
+def _event_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def append_event(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    model: str | None = None,
+    version: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Append one audit event and bump the catalog generation, in the caller's transaction.
+
+    Updating the single state row first takes its lock, so concurrent writers chain their
+    events one after the other. Returns the new generation.
+    """
+    state = conn.execute(
+        catalog_state.update()
+        .where(catalog_state.c.id == 1)
+        .values(generation=catalog_state.c.generation + 1)
+        .returning(catalog_state.c.generation, catalog_state.c.head_hash)
+    ).one()
+    at = now()
+    body = {
+        "seq": state.generation,
+        "at": at.isoformat(),
+        "actor": actor,
+        "action": action,
+        "model": model,
+        "version": version,
+        "details": details or {},
+    }
+    digest = _event_hash(state.head_hash, body)
+    conn.execute(
+        events.insert().values(
+            seq=state.generation,
+            at=at,
+            actor=actor,
+            action=action,
+            model=model,
+            version=version,
+            details=details or {},
+            prev_hash=state.head_hash,
+            hash=digest,
+        )
+    )
+    conn.execute(catalog_state.update().where(catalog_state.c.id == 1).values(head_hash=digest))
+    return int(state.generation)
+
+
+def list_events(conn: Connection, *, model: str | None = None, limit: int = 100) -> list[Event]:
+    query = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
+    if model is not None:
+        query = query.where(events.c.model == model)
+    return [
+        Event(
+            seq=r.seq,
+            at=utc(r.at),
+            actor=r.actor,
+            action=r.action,
+            model=r.model,
+            version=r.version,
+            details=r.details,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def generation(conn: Connection) -> int:
+    return int(conn.execute(sa.select(catalog_state.c.generation)).scalar_one())

@@ -1,0 +1,122 @@
+"""The metadata schema as SQLAlchemy Core tables; Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+TS = sa.DateTime(timezone=True)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("business_unit", sa.String(256)),
+    sa.Column("risk_tier", sa.String(16)),
+    sa.Column("kpis", JSON, nullable=False),
+    sa.Column("resources", JSON, nullable=False),
+    sa.Column("protected_attributes", JSON, nullable=False),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False, default=0),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("artifact_format", sa.String(64), nullable=False),
+    sa.Column("artifact_meta", JSON, nullable=False),
+    sa.Column("signature", JSON, nullable=False),
+    sa.Column("metrics", JSON, nullable=False),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("requirements", JSON, nullable=False),
+    sa.Column("source", JSON),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("input_example", JSON),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("updated_by", sa.String(256)),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("uri", sa.Text),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("fingerprint", JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+version_datasets = sa.Table(
+    "version_datasets",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+)
+
+# The audit trail: one row per change, appended in the change's own transaction and hash-chained
+# (each event's hash covers the previous hash), so an edit or a deletion is detectable.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128)),
+    sa.Column("version", sa.Integer),
+    sa.Column("details", JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("ix_events_model", events.c.model, events.c.seq)
+
+# One row. ``generation`` rises with every change, so a gateway can notice changes by reading one
+# integer; updating this row also serializes writers, which keeps the event chain linear.
+catalog_state = sa.Table(
+    "catalog_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+)
+
+GENESIS_HASH = "0" * 64
