@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +134,7 @@ class Steward(abc.ABC):
             params=params,
             version_tags=version_tags,
             description=version_description,
-            model_fields=model_update(
+            model_update=model_update(
                 description=description,
                 owner=owner,
                 business_unit=business_unit,
@@ -249,6 +250,25 @@ class Steward(abc.ABC):
     def predict(self, ref: str, data: Any) -> pd.DataFrame:
         """Predict with a version (embedded: in process; remote: on the server)."""
 
+    def score_file(
+        self,
+        ref: str,
+        input_path: str | Path,
+        output_path: str | Path,
+        *,
+        chunk_size: int = 50_000,
+        include_input: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Batch-score a CSV or Parquet file into a .parquet or .csv file, chunk by chunk, in this
+        process; ``progress(rows_done, total_rows)`` is called after each chunk. Returns the row count."""
+        from modelsteward.serving.batch import score_file
+
+        model = self.load_model(ref)
+        return score_file(
+            model, input_path, output_path, chunk_size=chunk_size, include_input=include_input, progress=progress
+        )
+
     # -- the trail ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -294,6 +314,13 @@ class LocalSteward(Steward):
 
     def __repr__(self) -> str:
         return f"<LocalSteward {self.db.safe_url}>"
+
+    def acting_as(self, actor: str) -> LocalSteward:
+        """The same steward (same store, same caches) recording changes in ``actor``'s name."""
+        clone = object.__new__(LocalSteward)
+        clone.__dict__.update(self.__dict__)
+        clone.actor = actor
+        return clone
 
     def register_prepared(self, registration: Registration) -> ModelVersion:
         return self.catalog.register(registration, actor=self.actor)

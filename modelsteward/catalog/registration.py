@@ -7,19 +7,21 @@ directly; remote, its result is uploaded, so training data never leaves the data
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelsteward.catalog.environment import capture, module_roots
 from modelsteward.catalog.source import capture_source
 from modelsteward.domain.records import DatasetFingerprint, ModelUpdate, Requirements, Signature, Source
 from modelsteward.domain.refs import check_name
-from modelsteward.errors import InvalidArgument, StewardError
+from modelsteward.errors import InvalidArgument, InvalidArtifact, StewardError
 from modelsteward.kinds.base import ModelKind, SavedModel
 from modelsteward.kinds.registry import get_kind, infer_kind
 from modelsteward.stats.fingerprint import fingerprint
@@ -49,7 +51,7 @@ class Registration:
     params: dict[str, Any] = field(default_factory=dict)
     version_tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
-    model_fields: ModelUpdate = field(default_factory=ModelUpdate)
+    model_update: ModelUpdate = field(default_factory=ModelUpdate)
     datasets: list[DatasetInput] = field(default_factory=list)
     source: Source | None = None
     input_example: list[dict[str, Any]] | None = None
@@ -158,7 +160,7 @@ def prepare_registration(
     params: dict[str, Any] | None = None,
     version_tags: dict[str, Any] | None = None,
     description: str = "",
-    model_fields: ModelUpdate | None = None,
+    model_update: ModelUpdate | None = None,
     capture_git: bool = True,
 ) -> Registration:
     """Check and serialize a model for registration; nothing is stored yet."""
@@ -204,8 +206,103 @@ def prepare_registration(
         params=jsonable(dict(params or {})),
         version_tags={str(k): str(v) for k, v in (version_tags or {}).items()},
         description=description or "",
-        model_fields=model_fields or ModelUpdate(),
+        model_update=model_update or ModelUpdate(),
         datasets=dataset_inputs,
         source=capture_source() if capture_git else None,
         input_example=input_example_records,
+    )
+
+
+class RegistrationManifest(BaseModel):
+    """A registration as JSON, sent next to the artifact bytes when registering over HTTP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    format: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    artifact_metadata: dict[str, Any] = Field(default_factory=dict)
+    signature: Signature
+    requirements: Requirements
+    metrics: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    version_tags: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+    model_update: ModelUpdate = Field(default_factory=ModelUpdate)
+    datasets: list[DatasetManifest] = Field(default_factory=list)
+    source: Source | None = None
+    input_example: list[dict[str, Any]] | None = None
+
+
+class DatasetManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["training", "validation", "test", "reference", "other"]
+    name: str = Field(min_length=1, max_length=256)
+    uri: str | None = None
+    fingerprint: DatasetFingerprint
+
+
+RegistrationManifest.model_rebuild()
+
+
+def to_manifest(registration: Registration) -> tuple[dict[str, Any], bytes]:
+    """The JSON manifest and the artifact bytes of a prepared registration."""
+    manifest = RegistrationManifest(
+        kind=registration.kind,
+        format=registration.saved.format,
+        sha256=hashlib.sha256(registration.saved.data).hexdigest(),
+        artifact_metadata=registration.saved.metadata,
+        signature=registration.signature,
+        requirements=registration.requirements,
+        metrics=registration.metrics,
+        params=registration.params,
+        version_tags=registration.version_tags,
+        description=registration.description,
+        model_update=registration.model_update,
+        datasets=[
+            DatasetManifest(role=d.role, name=d.name, uri=d.uri, fingerprint=d.fingerprint)  # type: ignore[arg-type]
+            for d in registration.datasets
+        ],
+        source=registration.source,
+        input_example=registration.input_example,
+    )
+    return manifest.model_dump(mode="json"), registration.saved.data
+
+
+def from_manifest(name: str, manifest: dict[str, Any] | str | bytes, data: bytes) -> Registration:
+    """Rebuild a registration from an upload; the bytes must hash to the manifest's sha256."""
+    try:
+        if isinstance(manifest, (str, bytes)):
+            parsed = RegistrationManifest.model_validate_json(manifest)
+        else:
+            parsed = RegistrationManifest.model_validate(manifest)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field_name = ".".join(str(p) for p in first["loc"]) or "manifest"
+        raise InvalidArgument(
+            f"invalid registration manifest: {field_name}: {first['msg']}", details={"field": f"manifest.{field_name}"}
+        ) from e
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != parsed.sha256:
+        raise InvalidArtifact(
+            f"the uploaded artifact hashes to {actual[:12]}... but the manifest says {parsed.sha256[:12]}...; "
+            "it was damaged in transit",
+            details={"field": "artifact", "expected_sha256": parsed.sha256, "actual_sha256": actual},
+        )
+    check_name(name)
+    return Registration(
+        name=name,
+        kind=parsed.kind,
+        saved=SavedModel(data=data, format=parsed.format, metadata=parsed.artifact_metadata),
+        signature=parsed.signature,
+        requirements=parsed.requirements,
+        metrics=check_metrics(parsed.metrics),
+        params=parsed.params,
+        version_tags=parsed.version_tags,
+        description=parsed.description,
+        model_update=parsed.model_update,
+        datasets=[DatasetInput(role=d.role, name=d.name, uri=d.uri, fingerprint=d.fingerprint) for d in parsed.datasets],
+        source=parsed.source,
+        input_example=parsed.input_example,
     )

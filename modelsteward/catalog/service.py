@@ -89,7 +89,7 @@ class CatalogService:
         raise AssertionError("unreachable")
 
     def _record(self, registration: Registration, digest: str, actor: str) -> ModelVersion:
-        fields = _model_fields(registration.model_fields)
+        fields = _model_update(registration.model_update)
         with self.db.write() as conn:
             row = repo.lock_model(conn, registration.name)
             if row is None:
@@ -157,7 +157,7 @@ class CatalogService:
 
     def update_model(self, name: str, update: ModelUpdate, *, actor: str) -> RegisteredModel:
         check_name(name)
-        fields = _model_fields(update)
+        fields = _model_update(update)
         with self.db.write() as conn:
             row = repo.lock_model(conn, name)
             if row is None:
@@ -339,7 +339,7 @@ class CatalogService:
         return LoadedModel(kind, native, version)
 
 
-def _model_fields(update: ModelUpdate) -> dict[str, Any]:
+def _model_update(update: ModelUpdate) -> dict[str, Any]:
     return {k: v for k, v in update.model_dump(mode="json", exclude_none=True).items()}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import sys
+from types import ModuleType
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -40,10 +42,16 @@ class PythonKind:
             )
         import cloudpickle
 
+        by_value = _user_module(obj)
+        if by_value is not None:
+            cloudpickle.register_pickle_by_value(by_value)
         try:
             data = cloudpickle.dumps(obj)
         except Exception as e:  # noqa: BLE001 - cloudpickle fails with many types on unpicklable state
             raise InvalidArtifact(f"cannot serialize the {type(obj).__name__}: {e}", details={"kind": self.name}) from e
+        finally:
+            if by_value is not None:
+                cloudpickle.unregister_pickle_by_value(by_value)
         return SavedModel(data=data, format="cloudpickle", metadata={"callable": not hasattr(obj, "predict")})
 
     def load(self, saved: SavedModel) -> Any:
@@ -78,3 +86,17 @@ class PythonKind:
     def predict(self, native: Any, frame: pd.DataFrame) -> pd.DataFrame:
         fn = native.predict if hasattr(native, "predict") else native
         return outputs_to_frame(fn(frame), frame.index)
+
+
+def _user_module(obj: Any) -> ModuleType | None:
+    """The module of a user's own code (not an installed package), whose code must travel by value:
+    the server that loads the version will not have the user's project on its path."""
+    owner = obj if inspect.isfunction(obj) else type(obj)
+    module = sys.modules.get(owner.__module__)
+    if module is None or module.__name__ == "__main__":  # cloudpickle already pickles __main__ by value
+        return None
+    root = module.__name__.split(".")[0]
+    file = getattr(module, "__file__", None) or ""
+    if root in sys.stdlib_module_names or root == "modelsteward" or "-packages" in file:
+        return None
+    return module

@@ -1,0 +1,81 @@
+"""The ASGI application: ``create_app(settings)`` builds it around one embedded facade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelsteward import __version__
+from modelsteward.api.errors import error_response, install_error_handlers
+from modelsteward.api.routes_catalog import router as catalog_router
+from modelsteward.settings import Settings
+from modelsteward.steward import LocalSteward
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before reading them (uploads have their own limit)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            limit = self.max_upload_bytes if scope["path"].endswith("/versions") else self.max_bytes
+            if length is not None and length.isdigit() and int(length) > limit:
+                response = error_response(
+                    413,
+                    "payload_too_large",
+                    f"the request body ({int(length)} bytes) is over the limit of {limit} bytes",
+                    {"limit": limit},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, steward: LocalSteward | None = None) -> FastAPI:
+    """Build the API over ``steward`` (or a new embedded one on ``settings``)."""
+    settings = settings or Settings()
+    steward = steward or LocalSteward(settings=settings)
+    app = FastAPI(
+        title="Model Steward",
+        version=__version__,
+        description="Catalogue, serve, monitor and govern every model. Errors answer "
+        '`{"error": {"code", "message", "details"}}`.',
+    )
+    app.state.settings = settings
+    app.state.steward = steward
+    app.state.anonymous_actor = "anonymous" if settings.api_token is None else "reader"
+    install_error_handlers(app)
+    app.include_router(catalog_router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability")
+    def health() -> Any:
+        steward.db.ping()
+        return {"status": "ok", "database": "ok"}
+
+    @app.get("/api/v1/info", summary="Version, backends and known kinds")
+    def info() -> Any:
+        from modelsteward.kinds.registry import kind_names
+
+        return {
+            "version": __version__,
+            "database": steward.db.safe_url,
+            "artifact_store": steward.catalog.artifacts.url,
+            "kinds": kind_names(),
+            "auth": "token" if settings.api_token is not None else "none",
+        }
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)
+    return app

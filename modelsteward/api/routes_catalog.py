@@ -1,0 +1,227 @@
+"""Catalog routes: models, versions (with artifact upload and download), aliases, lineage, predict."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelsteward.api.deps import Reader, Writer
+from modelsteward.api.payloads import frame_from_json, frame_to_records
+from modelsteward.catalog.registration import from_manifest
+from modelsteward.domain.records import (
+    Alias,
+    Dataset,
+    Event,
+    Lineage,
+    ModelPage,
+    ModelUpdate,
+    ModelVersion,
+    RegisteredModel,
+)
+from modelsteward.domain.refs import ModelRef, check_name
+from modelsteward.errors import InvalidArgument, PayloadTooLarge
+
+router = APIRouter(prefix="/api/v1")
+
+VERSION_HEADER = "x-steward-model-version"
+
+
+class VersionList(BaseModel):
+    items: list[ModelVersion]
+    total: int
+
+
+class AliasChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="the version the alias should point at")
+    expected_version: int | None = Field(
+        default=None, ge=1, description="only move the alias if it still points here (compare-and-set)"
+    )
+
+
+class PredictionResponse(BaseModel):
+    model_version: str
+    columns: list[str]
+    predictions: list[dict[str, Any]]
+
+
+def _ref(name: str, version: int | None, alias: str | None) -> str:
+    check_name(name)
+    if version is not None and alias is not None:
+        raise InvalidArgument("give version or alias, not both", details={"field": "alias"})
+    if version is not None:
+        return f"{name}/{version}"
+    if alias is not None:
+        return str(ModelRef.parse(f"{name}@{alias}"))
+    return name
+
+
+def _parse_tags(tag: list[str] | None) -> dict[str, str] | None:
+    if not tag:
+        return None
+    tags: dict[str, str] = {}
+    for item in tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f"tag filter {item!r} must look like key=value", details={"field": "tag"})
+        tags[key] = value
+    return tags
+
+
+@router.get("/models", response_model=ModelPage, summary="List and search models")
+def list_models(
+    st: Reader,
+    kind: str | None = None,
+    owner: str | None = None,
+    business_unit: str | None = None,
+    risk_tier: str | None = None,
+    tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
+    q: Annotated[str | None, Query(description="search names, descriptions, owners, business units")] = None,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    order_by: Annotated[str, Query(pattern="^(name|updated_at|created_at)$")] = "name",
+) -> ModelPage:
+    return st.search_models(
+        kind=kind,
+        owner=owner,
+        business_unit=business_unit,
+        risk_tier=risk_tier,
+        tags=_parse_tags(tag),
+        query=q,
+        limit=limit,
+        offset=offset,
+        order_by=order_by,
+    )
+
+
+@router.get("/models/{name}", response_model=RegisteredModel, summary="A model with its metadata and aliases")
+def get_model(st: Reader, name: str) -> RegisteredModel:
+    return st.get_model(name)
+
+
+@router.patch("/models/{name}", response_model=RegisteredModel, summary="Change a model's metadata")
+def update_model(st: Writer, name: str, update: ModelUpdate) -> RegisteredModel:
+    return st.update_model(name, **update.model_dump(exclude_none=True))
+
+
+@router.get("/models/{name}/versions", response_model=VersionList, summary="Versions of a model, newest first")
+def list_model_versions(
+    st: Reader,
+    name: str,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> VersionList:
+    items = st.list_versions(name, limit=limit, offset=offset)
+    return VersionList(items=items, total=st.count_versions(name))
+
+
+@router.post(
+    "/models/{name}/versions",
+    response_model=ModelVersion,
+    status_code=201,
+    summary="Register a version: the artifact file plus its JSON manifest",
+)
+def register_version(
+    st: Writer,
+    request: Request,
+    name: str,
+    artifact: Annotated[UploadFile, File(description="the artifact bytes a kind wrote")],
+    manifest: Annotated[str, Form(description="RegistrationManifest as JSON")],
+) -> ModelVersion:
+    limit = request.app.state.settings.max_upload_bytes
+    data = artifact.file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"the artifact is larger than the server's limit of {limit} bytes", details={"field": "artifact"}
+        )
+    return st.register_upload(from_manifest(name, manifest, data))
+
+
+@router.get("/models/{name}/versions/{version}", response_model=ModelVersion, summary="One version")
+def get_version(st: Reader, name: str, version: Annotated[int, Path(ge=1)]) -> ModelVersion:
+    return st.get_version(f"{check_name(name)}/{version}")
+
+
+@router.get(
+    "/models/{name}/versions/{version}/artifact",
+    summary="Download a version's artifact (hash-checked on the way out)",
+    response_class=Response,
+)
+def download_artifact(st: Reader, name: str, version: int) -> Response:
+    record, data = st.artifact_bytes(f"{check_name(name)}/{version}")
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={"x-steward-sha256": record.artifact.sha256, VERSION_HEADER: record.ref},
+    )
+
+
+@router.get("/models/{name}/versions/{version}/lineage", response_model=Lineage, summary="Where a version came from")
+def get_lineage(st: Reader, name: str, version: int) -> Lineage:
+    return st.get_lineage(f"{check_name(name)}/{version}")
+
+
+@router.get("/models/{name}/aliases", response_model=list[Alias], summary="A model's aliases")
+def list_aliases(st: Reader, name: str) -> list[Alias]:
+    return st.list_aliases(name)
+
+
+@router.put("/models/{name}/aliases/{alias}", response_model=Alias, summary="Point an alias at a version")
+def set_alias(st: Writer, name: str, alias: str, change: AliasChange) -> Alias:
+    return st.set_alias(name, alias, change.version, expected_version=change.expected_version)
+
+
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
+def delete_alias(st: Writer, name: str, alias: str) -> Response:
+    st.delete_alias(name, alias)
+    return Response(status_code=204)
+
+
+@router.get("/resolve", response_model=ModelVersion, summary="Resolve name, name/3 or name@alias to a version")
+def resolve(st: Reader, ref: Annotated[str, Query(description="name, name/VERSION or name@ALIAS")]) -> ModelVersion:
+    return st.get_version(ref)
+
+
+@router.get("/versions", response_model=VersionList, summary="Versions across the whole catalog")
+def list_all_versions(
+    st: Reader,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> VersionList:
+    return VersionList(items=st.list_versions(None, limit=limit, offset=offset), total=st.count_versions(None))
+
+
+@router.get("/datasets/{content_hash}", response_model=Dataset, summary="A data set's fingerprint")
+def get_dataset(st: Reader, content_hash: str) -> Dataset:
+    return st.get_dataset(content_hash)
+
+
+@router.get("/events", response_model=list[Event], summary="The newest audit events")
+def list_events(
+    st: Reader, model: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[Event]:
+    return st.list_events(model=model, limit=limit)
+
+
+@router.post(
+    "/models/{name}/predict",
+    response_model=PredictionResponse,
+    summary="Predict with a version (latest, ?version=3 or ?alias=production)",
+)
+def predict(
+    st: Reader,
+    response: Response,
+    name: str,
+    body: Annotated[dict[str, Any], Body(examples=[{"instances": [{"income": 52000, "age": 41}]}])],
+    version: Annotated[int | None, Query(ge=1)] = None,
+    alias: str | None = None,
+) -> PredictionResponse:
+    model = st.load_model(_ref(name, version, alias))
+    output = model.predict(frame_from_json(body))
+    response.headers[VERSION_HEADER] = model.ref
+    return PredictionResponse(
+        model_version=model.ref, columns=[str(c) for c in output.columns], predictions=frame_to_records(output)
+    )

@@ -1,0 +1,22 @@
+"""``steward``: the command line. Each command parses, calls one facade method and renders."""
+
+from __future__ import annotations
+
+from modelsteward.cli import commands_models, commands_server  # noqa: F401 - registers the commands
+from modelsteward.cli.common import app, console, handle_errors
+
+__all__ = ["app", "run"]
+
+
+@app.command()
+@handle_errors
+def version() -> None:
+    """Print the installed version."""
+    from modelsteward import __version__
+
+    console.print(f"modelsteward {__version__}")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The remote body of the facade (an HTTP client for `steward up`)."""

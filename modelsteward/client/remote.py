@@ -1,0 +1,255 @@
+"""The remote body of the facade: the same ``Steward`` methods, over the REST API with httpx."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from modelsteward.domain.records import (
+    Alias,
+    Dataset,
+    Event,
+    Lineage,
+    ModelPage,
+    ModelVersion,
+    RegisteredModel,
+)
+from modelsteward.domain.refs import ModelRef, check_name
+from modelsteward.errors import IntegrityError, RemoteError, StoreUnavailable, error_from_dict
+from modelsteward.steward import Steward, model_update
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelsteward.catalog.registration import Registration
+    from modelsteward.kinds.loaded import LoadedModel
+
+
+class RemoteSteward(Steward):
+    """``Steward(url="http://127.0.0.1:8765", token=...)``: talks to ``steward up``.
+
+    Registration prepares the model here (serialize, signature, fingerprints) and uploads the
+    artifact with a manifest; ``load_model`` downloads the artifact and checks its sha256 against
+    the catalog before loading it; ``predict`` runs on the server.
+    """
+
+    def __init__(
+        self,
+        data_dir: Any = None,
+        *,
+        url: str,
+        token: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if data_dir is not None:
+            raise TypeError("give data_dir (embedded) or url (remote), not both")
+        self.url = url.rstrip("/")
+        headers = {"user-agent": "modelsteward-client"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        try:
+            headers["x-steward-actor"] = getpass.getuser()
+        except (KeyError, OSError):
+            pass
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._natives: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RemoteSteward {self.url}>"
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise StoreUnavailable(
+                f"cannot reach the Model Steward server at {self.url}: {e}", details={"url": self.url}
+            ) from e
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                raise error_from_dict(body["error"])
+            raise RemoteError(
+                f"the server answered {response.status_code} to {method} {path}",
+                details={"status": response.status_code},
+            )
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def register_prepared(self, registration: Registration) -> ModelVersion:
+        from modelsteward.catalog.registration import to_manifest
+
+        manifest, data = to_manifest(registration)
+        body = self._json(
+            "POST",
+            f"/api/v1/models/{registration.name}/versions",
+            files={"artifact": ("artifact", data, "application/octet-stream")},
+            data={"manifest": json.dumps(manifest)},
+        )
+        return ModelVersion.model_validate(body)
+
+    # -- models -------------------------------------------------------------------------------------
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.model_validate(self._json("GET", f"/api/v1/models/{check_name(name)}"))
+
+    def update_model(self, name: str, **fields: Any) -> RegisteredModel:
+        update = model_update(**fields)
+        body = self._json(
+            "PATCH", f"/api/v1/models/{check_name(name)}", json=update.model_dump(mode="json", exclude_none=True)
+        )
+        return RegisteredModel.model_validate(body)
+
+    def search_models(
+        self,
+        *,
+        kind: str | None = None,
+        owner: str | None = None,
+        business_unit: str | None = None,
+        risk_tier: str | None = None,
+        tags: dict[str, str] | None = None,
+        query: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "name",
+    ) -> ModelPage:
+        params: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "kind": kind,
+                "owner": owner,
+                "business_unit": business_unit,
+                "risk_tier": risk_tier,
+                "q": query,
+                "limit": 1000 if limit is None else limit,
+                "offset": offset,
+                "order_by": order_by,
+            }.items()
+            if v is not None
+        }
+        if tags:
+            params["tag"] = [f"{k}={v}" for k, v in tags.items()]
+        return ModelPage.model_validate(self._json("GET", "/api/v1/models", params=params))
+
+    # -- versions -----------------------------------------------------------------------------------
+
+    def get_version(self, ref: str) -> ModelVersion:
+        parsed = ModelRef.parse(ref)
+        return ModelVersion.model_validate(self._json("GET", "/api/v1/resolve", params={"ref": str(parsed)}))
+
+    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+        path = "/api/v1/versions" if name is None else f"/api/v1/models/{check_name(name)}/versions"
+        page_size = 1000
+        items: list[ModelVersion] = []
+        while True:
+            want = page_size if limit is None else min(page_size, limit - len(items))
+            if want <= 0:
+                return items
+            body = self._json("GET", path, params={"limit": want, "offset": offset + len(items)})
+            page = [ModelVersion.model_validate(v) for v in body["items"]]
+            items.extend(page)
+            if len(page) < want or offset + len(items) >= body["total"]:
+                return items
+
+    def get_lineage(self, ref: str) -> Lineage:
+        version = self.get_version(ref)
+        return Lineage.model_validate(
+            self._json("GET", f"/api/v1/models/{version.name}/versions/{version.version}/lineage")
+        )
+
+    def get_dataset(self, content_hash: str) -> Dataset:
+        return Dataset.model_validate(self._json("GET", f"/api/v1/datasets/{content_hash}"))
+
+    # -- aliases ------------------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
+        body = self._json(
+            "PUT",
+            f"/api/v1/models/{check_name(name)}/aliases/{alias}",
+            json={"version": version, "expected_version": expected_version},
+        )
+        return Alias.model_validate(body)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._request("DELETE", f"/api/v1/models/{check_name(name)}/aliases/{alias}")
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        return [Alias.model_validate(a) for a in self._json("GET", f"/api/v1/models/{check_name(name)}/aliases")]
+
+    # -- using models -------------------------------------------------------------------------------
+
+    def load_model(self, ref: str) -> LoadedModel:
+        from modelsteward.kinds.base import SavedModel
+        from modelsteward.kinds.loaded import LoadedModel
+        from modelsteward.kinds.registry import get_kind
+
+        version = self.get_version(ref)
+        kind = get_kind(version.kind)
+        key = f"{version.kind}:{version.artifact.sha256}"
+        with self._lock:
+            native = self._natives.get(key)
+        if native is None:
+            data = self._request("GET", f"/api/v1/models/{version.name}/versions/{version.version}/artifact").content
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != version.artifact.sha256:
+                raise IntegrityError(
+                    f"the artifact of {version.ref} downloaded with sha256 {actual[:12]}... but "
+                    f"{version.artifact.sha256[:12]}... was registered; refusing to load it",
+                    details={"model_version": version.ref},
+                )
+            native = kind.load(SavedModel(data=data, format=version.artifact.format, metadata=version.artifact.metadata))
+            with self._lock:
+                self._natives[key] = native
+                while len(self._natives) > 64:
+                    self._natives.popitem(last=False)
+        return LoadedModel(kind, native, version)
+
+    def predict(self, ref: str, data: Any) -> pd.DataFrame:
+        import pandas as pd
+
+        from modelsteward.stats.schema import to_frame
+
+        parsed = ModelRef.parse(ref)
+        frame = to_frame(data)
+        params: dict[str, Any] = {}
+        if parsed.version is not None:
+            params["version"] = parsed.version
+        if parsed.alias is not None:
+            params["alias"] = parsed.alias
+        records = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+        body = self._json(
+            "POST",
+            f"/api/v1/models/{parsed.name}/predict",
+            params=params,
+            json={"dataframe_split": {"columns": records["columns"], "data": records["data"]}},
+        )
+        out = pd.DataFrame.from_records(body["predictions"], columns=body["columns"])
+        out.index = frame.index
+        return out
+
+    # -- the trail ----------------------------------------------------------------------------------
+
+    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+        params: dict[str, Any] = {"limit": limit}
+        if model is not None:
+            params["model"] = model
+        return [Event.model_validate(e) for e in self._json("GET", "/api/v1/events", params=params)]
+
+    def close(self) -> None:
+        self._http.close()
