@@ -119,6 +119,6 @@ def _check_fitted(obj: Any) -> None:
         raise InvalidArtifact(
             f"the {type(obj).__name__} is not fitted; fit it before registering", details={"kind": "sklearn"}
         ) from e
-    except TypeError:
+    except (TypeError, AttributeError):
         return  # not a BaseEstimator (e.g. a duck-typed wrapper): nothing to check
 
