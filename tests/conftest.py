@@ -115,6 +115,12 @@ class LiveServer:
 
 
 @pytest.fixture
+def server_factory() -> type[LiveServer]:
+    """``with server_factory(settings) as server:`` runs a real server for the block."""
+    return LiveServer
+
+
+@pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     with LiveServer(Settings(data_dir=tmp_path / "server-data", user="server")) as server:
         yield server

@@ -11,7 +11,9 @@ from sqlalchemy import exc as sa_exc
 from modelsteward.catalog.registration import Registration, describe
 from modelsteward.domain.records import (
     Alias,
+    ArtifactInfo,
     Dataset,
+    DatasetLink,
     Event,
     Lineage,
     ModelPage,
@@ -89,42 +91,38 @@ class CatalogService:
         raise AssertionError("unreachable")
 
     def _record(self, registration: Registration, digest: str, actor: str) -> ModelVersion:
-        fields = _model_update(registration.model_update)
+        fields = _changed_fields(registration.model_update)
+        created_at = repo.now()
+        values = {
+            "kind": registration.kind,
+            "artifact_sha256": digest,
+            "artifact_size": len(registration.saved.data),
+            "artifact_format": registration.saved.format,
+            "artifact_meta": registration.saved.metadata,
+            "signature": registration.signature.model_dump(mode="json"),
+            "metrics": registration.metrics,
+            "params": registration.params,
+            "requirements": registration.requirements.model_dump(mode="json"),
+            "source": registration.source.model_dump(mode="json") if registration.source else None,
+            "description": registration.description,
+            "tags": registration.version_tags,
+            "input_example": registration.input_example,
+            "created_by": actor,
+            "created_at": created_at,
+        }
         with self.db.write() as conn:
             row = repo.lock_model(conn, registration.name)
             if row is None:
+                version = 1
                 model_pk = repo.insert_model(
-                    conn, name=registration.name, kind=registration.kind, fields=fields, actor=actor
+                    conn, name=registration.name, kind=registration.kind, fields=fields, actor=actor, latest_version=1
                 )
             else:
                 model_pk = row.id
-                merged = dict(fields)
-                if "tags" in merged:
-                    merged["tags"] = {**row.tags, **merged["tags"]}
-                repo.update_model(conn, model_pk, {**merged, "kind": registration.kind})
-            version = repo.next_version(conn, model_pk)
-            version_pk = repo.insert_version(
-                conn,
-                model_pk=model_pk,
-                version=version,
-                values={
-                    "kind": registration.kind,
-                    "artifact_sha256": digest,
-                    "artifact_size": len(registration.saved.data),
-                    "artifact_format": registration.saved.format,
-                    "artifact_meta": registration.saved.metadata,
-                    "signature": registration.signature.model_dump(mode="json"),
-                    "metrics": registration.metrics,
-                    "params": registration.params,
-                    "requirements": registration.requirements.model_dump(mode="json"),
-                    "source": registration.source.model_dump(mode="json") if registration.source else None,
-                    "description": registration.description,
-                    "tags": registration.version_tags,
-                    "input_example": registration.input_example,
-                    "created_by": actor,
-                    "created_at": repo.now(),
-                },
-            )
+                if "tags" in fields:
+                    fields["tags"] = {**row.tags, **fields["tags"]}
+                version = repo.next_version(conn, model_pk, {**fields, "kind": registration.kind})
+            version_pk = repo.insert_version(conn, model_pk=model_pk, version=version, values=values)
             for dataset in registration.datasets:
                 dataset_pk = repo.upsert_dataset(
                     conn, name=dataset.name, uri=dataset.uri, fingerprint=dataset.fingerprint
@@ -142,8 +140,36 @@ class CatalogService:
                     "datasets": [d.fingerprint.content_hash for d in registration.datasets],
                 },
             )
-            row = repo.find_version(conn, registration.name, version=version, alias=None)
-            return repo.version_record(conn, row)
+        # Everything in the new version is known here: build the record instead of reading it back.
+        return ModelVersion(
+            name=registration.name,
+            version=version,
+            kind=registration.kind,
+            artifact=ArtifactInfo(
+                sha256=digest,
+                size=len(registration.saved.data),
+                format=registration.saved.format,
+                metadata=registration.saved.metadata,
+            ),
+            signature=registration.signature,
+            metrics=registration.metrics,
+            params=registration.params,
+            datasets=sorted(
+                (
+                    DatasetLink(role=d.role, name=d.name, content_hash=d.fingerprint.content_hash, row_count=d.fingerprint.row_count)  # type: ignore[arg-type]
+                    for d in registration.datasets
+                ),
+                key=lambda link: (link.role, link.name),
+            ),
+            source=registration.source,
+            requirements=registration.requirements,
+            description=registration.description,
+            tags=registration.version_tags,
+            aliases=[],
+            input_example=registration.input_example,
+            created_by=actor,
+            created_at=created_at,
+        )
 
     # -- models -------------------------------------------------------------------------------------
 
@@ -157,7 +183,7 @@ class CatalogService:
 
     def update_model(self, name: str, update: ModelUpdate, *, actor: str) -> RegisteredModel:
         check_name(name)
-        fields = _model_update(update)
+        fields = _changed_fields(update)
         with self.db.write() as conn:
             row = repo.lock_model(conn, name)
             if row is None:
@@ -250,22 +276,29 @@ class CatalogService:
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidArgument(f"version must be a positive integer, got {version!r}", details={"field": "version"})
         with self.db.write() as conn:
-            row = repo.lock_model(conn, name)
-            if row is None:
+            found = repo.alias_target(conn, name=name, alias=alias, version=version)
+            if found is None:
                 raise _model_not_found(name)
-            target = repo.find_version(conn, name, version=version, alias=None)
-            if target is None:
+            if found.target_pk is None:
                 raise NotFound(
                     f"cannot point {name}@{alias} at version {version}: model {name!r} has no version {version}",
                     details={"model": name, "alias": alias, "version": version},
                 )
-            before = repo.current_alias(conn, row.id, alias)
+            before = found.current
             if expected_version is not None and before != expected_version:
                 raise Conflict(
                     f"{name}@{alias} points at version {before}, not {expected_version}; someone moved it",
                     details={"model": name, "alias": alias, "current": before, "expected": expected_version},
                 )
-            record = repo.set_alias(conn, model_pk=row.id, alias=alias, version_pk=target.id, actor=actor)
+            record = repo.set_alias(
+                conn,
+                model_pk=found.model_pk,
+                model=name,
+                alias=alias,
+                version_pk=found.target_pk,
+                version=version,
+                actor=actor,
+            )
             repo.append_event(
                 conn,
                 actor=actor,
@@ -339,7 +372,7 @@ class CatalogService:
         return LoadedModel(kind, native, version)
 
 
-def _model_update(update: ModelUpdate) -> dict[str, Any]:
+def _changed_fields(update: ModelUpdate) -> dict[str, Any]:
     return {k: v for k, v in update.model_dump(mode="json", exclude_none=True).items()}
 
 

@@ -14,6 +14,9 @@ from modelsteward.kinds.base import SavedModel, check_pickle_stream, outputs_to_
 from modelsteward.stats.schema import infer_columns
 
 
+_SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
 def _proba_name(label: Any) -> str:
     return f"proba_{label}"
 
@@ -48,7 +51,10 @@ class SklearnKind:
             sio = require("skops.io", "sklearn")
             data = sio.dumps(obj)
             trusted = sio.get_untrusted_types(data=data)
-            sio.loads(data, trusted=trusted)  # skops must be able to read back what it wrote
+            if any(not t.startswith(_SKOPS_SAFE_PREFIXES) for t in trusted):
+                # Third-party types (XGBoost, LightGBM, user classes): make sure skops reads them back,
+                # else fall back to pickle. scikit-learn's own types always round-trip.
+                sio.loads(data, trusted=trusted)
             return SavedModel(data=data, format="skops", metadata={**metadata, "trusted_types": trusted})
         except Exception:  # noqa: BLE001 - any skops failure means: fall back to pickle
             data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

@@ -50,13 +50,19 @@ def column_type(series: pd.Series) -> ColumnType:
     )
 
 
+_BY_NUMPY_KIND: dict[str, ColumnType] = {"f": "number", "i": "integer", "u": "integer", "b": "boolean", "M": "datetime"}
+
+
 def infer_columns(frame: pd.DataFrame) -> list[ColumnSpec]:
     """Column specs from example data; a column may be null only if the example has nulls."""
-    nulls = frame.isna().any()
-    return [
-        ColumnSpec(name=str(name), type=column_type(frame[name]), nullable=bool(nulls[name]))
-        for name in frame.columns
-    ]
+    nulls = frame.isna().to_numpy().any(axis=0).tolist() if len(frame) else [False] * frame.shape[1]
+    specs = []
+    for position, (name, dtype) in enumerate(zip(frame.columns, frame.dtypes.tolist(), strict=True)):
+        kind = _BY_NUMPY_KIND.get(getattr(dtype, "kind", ""), None) if isinstance(dtype, np.dtype) else None
+        if kind is None:
+            kind = "string" if isinstance(dtype, pd.StringDtype) else column_type(frame.iloc[:, position])
+        specs.append(ColumnSpec(name=str(name), type=kind, nullable=bool(nulls[position])))
+    return specs
 
 
 def to_frame(data: Any, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -151,44 +157,69 @@ def column_type_name(series: pd.Series) -> str:
         return "mixed values"
 
 
+def _already_conforms(dtype: Any, kind: str) -> bool:
+    # The common case on the request path: the column arrives in the right type and needs no work.
+    if kind == "number":
+        return dtype == np.float64
+    if kind == "integer":
+        return dtype == np.int64
+    if kind == "boolean":
+        return dtype == np.bool_
+    if kind == "string":
+        return isinstance(dtype, pd.StringDtype)
+    return False
+
+
 def conform(
     data: Any, signature: Signature, *, owner: str = "the model", allow_extra: bool = False
 ) -> pd.DataFrame:
     """Check ``data`` against ``signature.inputs`` and return it in signature order and types.
 
     Raises :class:`SchemaMismatch` listing every problem: missing and unknown columns, wrong
-    types and nulls where the signature allows none. The checks are column-wise and vectorized.
+    types and nulls where the signature allows none. The checks are column-wise and vectorized;
+    columns that already have the right dtype are not touched.
     """
     expected = signature.input_names
     frame = to_frame(data, columns=expected)
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     problems: list[dict[str, str]] = []
-    present = set(map(str, frame.columns))
+    present = set(frame.columns)
     for name in expected:
         if name not in present:
             problems.append(_problem(name, "missing"))
     if not allow_extra:
+        wanted = set(expected)
         for name in frame.columns:
-            if str(name) not in set(expected):
-                problems.append(_problem(str(name), "not in the signature"))
-    out: dict[str, pd.Series] = {}
+            if name not in wanted:
+                problems.append(_problem(name, "not in the signature"))
+    duplicated = set(frame.columns[frame.columns.duplicated()])
+    dtypes = dict(zip(frame.columns, frame.dtypes.tolist(), strict=True))
+    converted: dict[str, pd.Series] = {}
+    must_be_complete: list[str] = []
     for spec in signature.inputs:
-        if spec.name not in present:
+        name = spec.name
+        if name not in present:
             continue
-        series = frame[spec.name]
-        if isinstance(series, pd.DataFrame):
-            problems.append(_problem(spec.name, "appears more than once"))
+        if name in duplicated:
+            problems.append(_problem(name, "appears more than once"))
             continue
-        converted, problem = _conform_column(series, spec)
-        if problem:
-            problems.append(_problem(spec.name, problem))
-            continue
-        assert converted is not None
-        if not spec.nullable:
-            null_count = int(converted.isna().sum())
-            if null_count:
-                problems.append(_problem(spec.name, f"{null_count} null value(s) where none is allowed"))
+        if not _already_conforms(dtypes[name], spec.type):
+            column, problem = _conform_column(frame[name], spec)
+            if problem:
+                problems.append(_problem(name, problem))
                 continue
-        out[spec.name] = converted
+            assert column is not None
+            converted[name] = column
+        if not spec.nullable:
+            must_be_complete.append(name)
+    if must_be_complete:
+        # One vectorized pass over the whole frame beats selecting columns first.
+        null_counts = dict(zip(frame.columns, frame.isna().to_numpy().sum(axis=0).tolist(), strict=True))
+        for name in must_be_complete:
+            count = int(converted[name].isna().sum()) if name in converted else int(null_counts[name])
+            if count:
+                problems.append(_problem(name, f"{count} null value(s) where none is allowed"))
     if problems:
         summary = "; ".join(f"column '{p['column']}': {p['problem']}" for p in problems[:10])
         more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
@@ -196,4 +227,7 @@ def conform(
             f"input does not match the signature of {owner}: {summary}{more}",
             details={"column": problems[0]["column"], "problems": problems},
         )
-    return pd.DataFrame(out, index=frame.index)
+    result = frame if list(frame.columns) == expected else frame[expected]
+    if converted:
+        result = result.assign(**converted)
+    return result

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.orm import aliased
 
 from modelsteward.domain.records import (
     Alias,
@@ -59,7 +60,9 @@ def lock_model(conn: Connection, name: str) -> Row[Any] | None:
     return conn.execute(query).first()
 
 
-def insert_model(conn: Connection, *, name: str, kind: str, fields: dict[str, Any], actor: str) -> int:
+def insert_model(
+    conn: Connection, *, name: str, kind: str, fields: dict[str, Any], actor: str, latest_version: int = 0
+) -> int:
     at = now()
     values = {
         "description": "",
@@ -71,7 +74,9 @@ def insert_model(conn: Connection, *, name: str, kind: str, fields: dict[str, An
     }
     return conn.execute(
         registered_models.insert()
-        .values(name=name, kind=kind, latest_version=0, created_by=actor, created_at=at, updated_at=at, **values)
+        .values(
+            name=name, kind=kind, latest_version=latest_version, created_by=actor, created_at=at, updated_at=at, **values
+        )
         .returning(M.id)
     ).scalar_one()
 
@@ -82,12 +87,13 @@ def update_model(conn: Connection, model_pk: int, fields: dict[str, Any]) -> Non
     )
 
 
-def next_version(conn: Connection, model_pk: int) -> int:
-    """Reserve the next version number; the row update serializes concurrent registrations."""
+def next_version(conn: Connection, model_pk: int, fields: dict[str, Any] | None = None) -> int:
+    """Reserve the next version number (also setting ``fields``); the row update serializes
+    concurrent registrations of one model."""
     return conn.execute(
         registered_models.update()
         .where(M.id == model_pk)
-        .values(latest_version=M.latest_version + 1, updated_at=now())
+        .values(latest_version=M.latest_version + 1, updated_at=now(), **(fields or {}))
         .returning(M.latest_version)
     ).scalar_one()
 
@@ -193,27 +199,42 @@ def _version_query() -> sa.Select[Any]:
     return sa.select(*_VERSION_COLUMNS).join(registered_models, M.id == V.model_id)
 
 
+# The hot lookups are built once, with bound parameters, so each call skips statement construction
+# and SQLAlchemy's cache-key work: resolving name@alias is on every SDK and CLI path.
+_BY_ALIAS = (
+    _version_query()
+    .join(aliases, sa.and_(A.version_id == V.id, A.name == sa.bindparam("alias")))
+    .where(M.name == sa.bindparam("name"))
+)
+_BY_VERSION = _version_query().where(M.name == sa.bindparam("name"), V.version == sa.bindparam("version"))
+_LATEST = _version_query().where(M.name == sa.bindparam("name"), V.version == M.latest_version)
+_ALIASES_OF_VERSION = sa.select(A.name).where(A.version_id == sa.bindparam("version_pk")).order_by(A.name)
+_LINKS_OF_VERSION = (
+    sa.select(VD.role, D.name, D.content_hash, D.row_count)
+    .join(datasets, D.id == VD.dataset_id)
+    .where(VD.version_id == sa.bindparam("version_pk"))
+    .order_by(VD.role, D.name)
+)
+_GENERATION = sa.select(catalog_state.c.generation).where(catalog_state.c.id == 1)
+
+
 def find_version(conn: Connection, name: str, *, version: int | None, alias: str | None) -> Row[Any] | None:
     """The row of ``name/version``, ``name@alias`` or (neither given) the latest version."""
-    query = _version_query().where(M.name == name)
     if alias is not None:
-        query = query.join(aliases, sa.and_(A.version_id == V.id, A.name == alias))
-    elif version is not None:
-        query = query.where(V.version == version)
-    else:
-        query = query.where(V.version == M.latest_version)
-    return conn.execute(query).first()
+        return conn.execute(_BY_ALIAS, {"name": name, "alias": alias}).first()
+    if version is not None:
+        return conn.execute(_BY_VERSION, {"name": name, "version": version}).first()
+    return conn.execute(_LATEST, {"name": name}).first()
 
 
 def version_record(conn: Connection, row: Row[Any]) -> ModelVersion:
-    version_aliases = conn.execute(sa.select(A.name).where(A.version_id == row.id).order_by(A.name)).scalars().all()
-    links = conn.execute(
-        sa.select(VD.role, D.name, D.content_hash, D.row_count)
-        .join(datasets, D.id == VD.dataset_id)
-        .where(VD.version_id == row.id)
-        .order_by(VD.role, D.name)
-    ).all()
-    return _version_from_row(row, list(version_aliases), [DatasetLink(role=r, name=n, content_hash=h, row_count=c) for r, n, h, c in links])
+    version_aliases = conn.execute(_ALIASES_OF_VERSION, {"version_pk": row.id}).scalars().all()
+    links = conn.execute(_LINKS_OF_VERSION, {"version_pk": row.id}).all()
+    return _version_from_row(
+        row,
+        list(version_aliases),
+        [DatasetLink(role=r, name=n, content_hash=h, row_count=c) for r, n, h, c in links],
+    )
 
 
 def _version_from_row(row: Row[Any], version_aliases: list[str], links: list[DatasetLink]) -> ModelVersion:
@@ -283,32 +304,63 @@ def list_versions(
 
 def current_alias(conn: Connection, model_pk: int, alias: str) -> int | None:
     """The version number an alias points at, or None."""
-    return conn.execute(
+    return conn.execute(_CURRENT_ALIAS, {"model_pk": model_pk, "alias": alias}).scalar()
+
+
+_CURRENT_ALIAS = (
+    sa.select(V.version)
+    .join(aliases, A.version_id == V.id)
+    .where(A.model_id == sa.bindparam("model_pk"), A.name == sa.bindparam("alias"))
+)
+_TARGET_VERSION = aliased(model_versions, name="target")
+_ALIAS_TARGET = (
+    sa.select(
+        M.id.label("model_pk"),
+        _TARGET_VERSION.c.id.label("target_pk"),
         sa.select(V.version)
         .join(aliases, A.version_id == V.id)
-        .where(A.model_id == model_pk, A.name == alias)
-    ).scalar()
+        .where(A.model_id == M.id, A.name == sa.bindparam("alias"))
+        .scalar_subquery()
+        .label("current"),
+    )
+    .select_from(registered_models)
+    .outerjoin(
+        _TARGET_VERSION,
+        sa.and_(_TARGET_VERSION.c.model_id == M.id, _TARGET_VERSION.c.version == sa.bindparam("version")),
+    )
+    .where(M.name == sa.bindparam("name"))
+)
+_LOCK_MODEL = sa.select(M.id).where(M.name == sa.bindparam("name")).with_for_update()
+_UPDATE_ALIAS = (
+    aliases.update()
+    .where(A.model_id == sa.bindparam("model_pk"), A.name == sa.bindparam("alias"))
+    .values(version_id=sa.bindparam("version_pk"), updated_by=sa.bindparam("actor"), updated_at=sa.bindparam("at"))
+)
 
 
-def set_alias(conn: Connection, *, model_pk: int, alias: str, version_pk: int, actor: str) -> Alias:
+def alias_target(conn: Connection, *, name: str, alias: str, version: int) -> Row[Any] | None:
+    """One locked read for an alias move: the model's id, the target version's id (None if there is
+    no such version) and the version the alias points at now (None if unset)."""
+    if conn.dialect.name == "postgresql":
+        # Lock first, read second: under READ COMMITTED a statement that waited for the lock would
+        # still answer from its old snapshot; the next statement sees the winner's committed alias.
+        if conn.execute(_LOCK_MODEL, {"name": name}).first() is None:
+            return None
+    return conn.execute(_ALIAS_TARGET, {"name": name, "alias": alias, "version": version}).first()
+
+
+def set_alias(
+    conn: Connection, *, model_pk: int, model: str, alias: str, version_pk: int, version: int, actor: str
+) -> Alias:
     at = now()
-    updated = conn.execute(
-        aliases.update()
-        .where(A.model_id == model_pk, A.name == alias)
-        .values(version_id=version_pk, updated_by=actor, updated_at=at)
-    ).rowcount
-    if not updated:
+    params = {"model_pk": model_pk, "alias": alias, "version_pk": version_pk, "actor": actor, "at": at}
+    if not conn.execute(_UPDATE_ALIAS, params).rowcount:
         conn.execute(
             aliases.insert().values(
                 model_id=model_pk, name=alias, version_id=version_pk, updated_by=actor, updated_at=at
             )
         )
-    row = conn.execute(
-        sa.select(M.name, V.version)
-        .select_from(model_versions.join(registered_models))
-        .where(V.id == version_pk)
-    ).one()
-    return Alias(model=row.name, alias=alias, version=row.version, updated_by=actor, updated_at=at)
+    return Alias(model=model, alias=alias, version=version, updated_by=actor, updated_at=at)
 
 
 def delete_alias(conn: Connection, model_pk: int, alias: str) -> bool:
@@ -395,6 +447,16 @@ def _event_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+_BUMP_GENERATION = (
+    catalog_state.update()
+    .where(catalog_state.c.id == 1)
+    .values(generation=catalog_state.c.generation + 1)
+    .returning(catalog_state.c.generation, catalog_state.c.head_hash)
+)
+_INSERT_EVENT = events.insert()
+_SET_HEAD = catalog_state.update().where(catalog_state.c.id == 1).values(head_hash=sa.bindparam("head"))
+
+
 def append_event(
     conn: Connection,
     *,
@@ -409,12 +471,7 @@ def append_event(
     Updating the single state row first takes its lock, so concurrent writers chain their
     events one after the other. Returns the new generation.
     """
-    state = conn.execute(
-        catalog_state.update()
-        .where(catalog_state.c.id == 1)
-        .values(generation=catalog_state.c.generation + 1)
-        .returning(catalog_state.c.generation, catalog_state.c.head_hash)
-    ).one()
+    state = conn.execute(_BUMP_GENERATION).one()
     at = now()
     body = {
         "seq": state.generation,
@@ -427,19 +484,20 @@ def append_event(
     }
     digest = _event_hash(state.head_hash, body)
     conn.execute(
-        events.insert().values(
-            seq=state.generation,
-            at=at,
-            actor=actor,
-            action=action,
-            model=model,
-            version=version,
-            details=details or {},
-            prev_hash=state.head_hash,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": state.generation,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "model": model,
+            "version": version,
+            "details": details or {},
+            "prev_hash": state.head_hash,
+            "hash": digest,
+        },
     )
-    conn.execute(catalog_state.update().where(catalog_state.c.id == 1).values(head_hash=digest))
+    conn.execute(_SET_HEAD, {"head": digest})
     return int(state.generation)
 
 
@@ -462,4 +520,4 @@ def list_events(conn: Connection, *, model: str | None = None, limit: int = 100)
 
 
 def generation(conn: Connection) -> int:
-    return int(conn.execute(sa.select(catalog_state.c.generation)).scalar_one())
+    return int(conn.execute(_GENERATION).scalar_one())

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, Engine
@@ -16,6 +17,11 @@ from modelsteward.errors import StoreUnavailable
 #: The newest migration; a test checks it is the head of ``store/migrations``.
 HEAD_REVISION = "0001"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _json_dumps(value: object) -> str:
+    # orjson is several times faster than json.dumps on the JSON columns (signatures, profiles...).
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _redact(url: str) -> str:
@@ -54,6 +60,8 @@ class Database:
                 connect_args={"timeout": busy_timeout, "check_same_thread": False},
                 pool_size=8,
                 max_overflow=16,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
             )
             self._configure_sqlite(self.engine, busy_timeout)
         else:
@@ -63,6 +71,8 @@ class Database:
                     pool_pre_ping=True,
                     pool_size=5,
                     max_overflow=10,
+                    json_serializer=_json_dumps,
+                    json_deserializer=orjson.loads,
                     connect_args={"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {},
                 )
             except (exc.ArgumentError, ImportError, exc.NoSuchModuleError) as e:
