@@ -214,7 +214,9 @@ class Steward(abc.ABC):
         """The version a reference names: ``name`` (latest), ``name/3`` or ``name@production``."""
 
     @abc.abstractmethod
-    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+    def list_versions(
+        self, name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
         """Versions of one model (newest first), or of the whole catalog when ``name`` is None."""
 
     @abc.abstractmethod
@@ -266,7 +268,12 @@ class Steward(abc.ABC):
 
         model = self.load_model(ref)
         return score_file(
-            model, input_path, output_path, chunk_size=chunk_size, include_input=include_input, progress=progress
+            model,
+            input_path,
+            output_path,
+            chunk_size=chunk_size,
+            include_input=include_input,
+            progress=progress,
         )
 
     # -- the trail ----------------------------------------------------------------------------------
@@ -275,7 +282,7 @@ class Steward(abc.ABC):
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
         """The newest audit events, optionally for one model."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op by default; bodies with connections override it
         """Release connections; the object must not be used afterwards."""
 
     def __enter__(self) -> Steward:
@@ -341,7 +348,9 @@ class LocalSteward(Steward):
     def get_version(self, ref: str) -> ModelVersion:
         return self.catalog.get_version(ref)
 
-    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+    def list_versions(
+        self, name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
         return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
 
     def count_versions(self, name: str | None = None) -> int:

@@ -56,12 +56,16 @@ def _reset_postgres(url: str) -> None:
     with engine.begin() as conn:
         has_schema = conn.execute(sa.text("SELECT to_regclass('public.catalog_state')")).scalar()
         if has_schema:
-            tables = conn.execute(
-                sa.text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename NOT IN ('alembic_version', 'catalog_state')"
+            tables = (
+                conn.execute(
+                    sa.text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename NOT IN ('alembic_version', 'catalog_state')"
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if tables:
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             conn.execute(sa.text(f"UPDATE catalog_state SET generation = 0, head_hash = '{'0' * 64}'"))

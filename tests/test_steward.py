@@ -112,7 +112,9 @@ def test_update_model_metadata(steward, numeric_model) -> None:
     model, X = numeric_model
     steward.register_model("m", model, input_example=X.head())
     updated = steward.update_model(
-        "m", owner="head of retail credit", kpis=["approval_rate", {"name": "default_rate", "direction": "decrease"}]
+        "m",
+        owner="head of retail credit",
+        kpis=["approval_rate", {"name": "default_rate", "direction": "decrease"}],
     )
     assert updated.owner == "head of retail credit"
     assert [k.name for k in updated.kpis] == ["approval_rate", "default_rate"]
@@ -167,7 +169,9 @@ def test_score_file_in_chunks(steward, numeric_model, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     X.assign(applicant_id=range(len(X))).to_parquet(source)
     seen: list[int] = []
-    rows = steward.score_file("m", source, tmp_path / "out.parquet", chunk_size=64, progress=lambda d, t: seen.append(d))
+    rows = steward.score_file(
+        "m", source, tmp_path / "out.parquet", chunk_size=64, progress=lambda d, t: seen.append(d)
+    )
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert rows == len(X) == len(out)
     assert seen[-1] == len(X) and len(seen) == -(-len(X) // 64)

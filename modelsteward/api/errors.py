@@ -48,7 +48,10 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _field_path(first.get("loc", ()))
         problems = [{"field": _field_path(e.get("loc", ())), "problem": e.get("msg", "")} for e in errors]
         return error_response(
-            422, "invalid_argument", f"invalid {field or 'request'}: {first.get('msg')}", {"field": field, "problems": problems}
+            422,
+            "invalid_argument",
+            f"invalid {field or 'request'}: {first.get('msg')}",
+            {"field": field, "problems": problems},
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -19,7 +19,8 @@ def frame_from_json(body: Any) -> pd.DataFrame:
     present = [key for key in ACCEPTED if key in body]
     if len(present) != 1:
         raise InvalidArgument(
-            f"give exactly one of {', '.join(ACCEPTED)}", details={"field": "body", "accepted": list(ACCEPTED)}
+            f"give exactly one of {', '.join(ACCEPTED)}",
+            details={"field": "body", "accepted": list(ACCEPTED)},
         )
     key = present[0]
     value = body[key]
@@ -28,8 +29,10 @@ def frame_from_json(body: Any) -> pd.DataFrame:
             raise InvalidArgument(f"{key} must be a list of objects (one per row)", details={"field": key})
         return pd.DataFrame.from_records(value)
     if key == "dataframe_split":
-        if not isinstance(value, dict) or not isinstance(value.get("columns"), list) or not isinstance(
-            value.get("data"), list
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("columns"), list)
+            or not isinstance(value.get("data"), list)
         ):
             raise InvalidArgument(
                 "dataframe_split needs 'columns' (a list of names) and 'data' (a list of rows)",
@@ -39,7 +42,8 @@ def frame_from_json(body: Any) -> pd.DataFrame:
         for i, row in enumerate(value["data"]):
             if not isinstance(row, list) or len(row) != width:
                 raise InvalidArgument(
-                    f"dataframe_split.data[{i}] must be a list of {width} values", details={"field": f"{key}.data.{i}"}
+                    f"dataframe_split.data[{i}] must be a list of {width} values",
+                    details={"field": f"{key}.data.{i}"},
                 )
         return pd.DataFrame(value["data"], columns=[str(c) for c in value["columns"]])
     if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):

@@ -200,9 +200,7 @@ def get_dataset(st: Reader, content_hash: str) -> Dataset:
 
 
 @router.get("/events", response_model=list[Event], summary="The newest audit events")
-def list_events(
-    st: Reader, model: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> list[Event]:
+def list_events(st: Reader, model: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[Event]:
     return st.list_events(model=model, limit=limit)
 
 
@@ -223,5 +221,7 @@ def predict(
     output = model.predict(frame_from_json(body))
     response.headers[VERSION_HEADER] = model.ref
     return PredictionResponse(
-        model_version=model.ref, columns=[str(c) for c in output.columns], predictions=frame_to_records(output)
+        model_version=model.ref,
+        columns=[str(c) for c in output.columns],
+        predictions=frame_to_records(output),
     )

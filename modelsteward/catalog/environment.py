@@ -12,7 +12,12 @@ from typing import Any
 from modelsteward.domain.records import Requirements
 
 # Import names whose distribution is named differently; anything else is tried as is first.
-_DISTRIBUTION_OF = {"sklearn": "scikit-learn", "yaml": "pyyaml", "skl2onnx": "skl2onnx", "cv2": "opencv-python"}
+_DISTRIBUTION_OF = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "skl2onnx": "skl2onnx",
+    "cv2": "opencv-python",
+}
 _SKIP_MODULES = {"builtins", "__main__", "abc", "typing", "collections", "functools"}
 
 

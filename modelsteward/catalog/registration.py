@@ -91,7 +91,8 @@ def check_metrics(metrics: dict[str, Any] | None) -> dict[str, float]:
     for key, value in (metrics or {}).items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise InvalidArgument(
-                f"metric {key!r} must be a number, got {type(value).__name__}", details={"field": f"metrics.{key}"}
+                f"metric {key!r} must be a number, got {type(value).__name__}",
+                details={"field": f"metrics.{key}"},
             )
         if not math.isfinite(float(value)):
             raise InvalidArgument(f"metric {key!r} must be finite, got {value}", details={"field": f"metrics.{key}"})
@@ -283,7 +284,8 @@ def from_manifest(name: str, manifest: dict[str, Any] | str | bytes, data: bytes
         first = e.errors()[0]
         field_name = ".".join(str(p) for p in first["loc"]) or "manifest"
         raise InvalidArgument(
-            f"invalid registration manifest: {field_name}: {first['msg']}", details={"field": f"manifest.{field_name}"}
+            f"invalid registration manifest: {field_name}: {first['msg']}",
+            details={"field": f"manifest.{field_name}"},
         ) from e
     actual = hashlib.sha256(data).hexdigest()
     if actual != parsed.sha256:
@@ -304,7 +306,9 @@ def from_manifest(name: str, manifest: dict[str, Any] | str | bytes, data: bytes
         version_tags=parsed.version_tags,
         description=parsed.description,
         model_update=parsed.model_update,
-        datasets=[DatasetInput(role=d.role, name=d.name, uri=d.uri, fingerprint=d.fingerprint) for d in parsed.datasets],
+        datasets=[
+            DatasetInput(role=d.role, name=d.name, uri=d.uri, fingerprint=d.fingerprint) for d in parsed.datasets
+        ],
         source=parsed.source,
         input_example=parsed.input_example,
     )

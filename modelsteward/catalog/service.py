@@ -115,7 +115,12 @@ class CatalogService:
             if row is None:
                 version = 1
                 model_pk = repo.insert_model(
-                    conn, name=registration.name, kind=registration.kind, fields=fields, actor=actor, latest_version=1
+                    conn,
+                    name=registration.name,
+                    kind=registration.kind,
+                    fields=fields,
+                    actor=actor,
+                    latest_version=1,
                 )
             else:
                 model_pk = row.id
@@ -156,7 +161,12 @@ class CatalogService:
             params=registration.params,
             datasets=sorted(
                 (
-                    DatasetLink(role=d.role, name=d.name, content_hash=d.fingerprint.content_hash, row_count=d.fingerprint.row_count)  # type: ignore[arg-type]
+                    DatasetLink(
+                        role=d.role,
+                        name=d.name,
+                        content_hash=d.fingerprint.content_hash,
+                        row_count=d.fingerprint.row_count,
+                    )  # type: ignore[arg-type]
                     for d in registration.datasets
                 ),
                 key=lambda link: (link.role, link.name),
@@ -233,11 +243,13 @@ class CatalogService:
             return _model_not_found(ref.name)
         if ref.alias is not None:
             return NotFound(
-                f"model {ref.name!r} has no alias {ref.alias!r}", details={"model": ref.name, "alias": ref.alias}
+                f"model {ref.name!r} has no alias {ref.alias!r}",
+                details={"model": ref.name, "alias": ref.alias},
             )
         if ref.version is not None:
             return NotFound(
-                f"model {ref.name!r} has no version {ref.version}", details={"model": ref.name, "version": ref.version}
+                f"model {ref.name!r} has no version {ref.version}",
+                details={"model": ref.name, "version": ref.version},
             )
         return NotFound(f"model {ref.name!r} has no versions yet", details={"model": ref.name})
 
@@ -321,7 +333,11 @@ class CatalogService:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"model": name, "alias": alias})
             repo.delete_alias(conn, row.id, alias)
             repo.append_event(
-                conn, actor=actor, action="alias.deleted", model=name, details={"alias": alias, "before": before}
+                conn,
+                actor=actor,
+                action="alias.deleted",
+                model=name,
+                details={"alias": alias, "before": before},
             )
 
     def list_aliases(self, name: str) -> list[Alias]:
@@ -356,7 +372,9 @@ class CatalogService:
                 self._natives.move_to_end(key)
         if native is None:
             saved = SavedModel(
-                data=self.artifact_bytes(version), format=version.artifact.format, metadata=version.artifact.metadata
+                data=self.artifact_bytes(version),
+                format=version.artifact.format,
+                metadata=version.artifact.metadata,
             )
             try:
                 native = kind.load(saved)

@@ -89,7 +89,12 @@ def show(
             model = st.get_model(parsed.name)
             versions = st.list_versions(parsed.name, limit=20)
             if as_json:
-                print_json({"model": model.model_dump(mode="json"), "versions": [v.model_dump(mode="json") for v in versions]})
+                print_json(
+                    {
+                        "model": model.model_dump(mode="json"),
+                        "versions": [v.model_dump(mode="json") for v in versions],
+                    }
+                )
                 return
             _render_model(model, versions)
             return
@@ -137,8 +142,11 @@ def _render_version(v: Any) -> None:
     console.print(f"  created by {v.created_by} at {_when(v.created_at)}")
     if v.source:
         console.print(f"  source: {v.source.repository} @ {v.source.commit} ({v.source.branch})", highlight=False)
-    console.print(f"  python {v.requirements.python} on {v.requirements.platform}; "
-                  + ", ".join(f"{k}=={val}" for k, val in v.requirements.packages.items()), highlight=False)
+    console.print(
+        f"  python {v.requirements.python} on {v.requirements.platform}; "
+        + ", ".join(f"{k}=={val}" for k, val in v.requirements.packages.items()),
+        highlight=False,
+    )
     if v.metrics:
         console.print("  metrics: " + ", ".join(f"{k}={val:.4g}" for k, val in v.metrics.items()))
     if v.params:
@@ -168,7 +176,9 @@ def register(
         ),
     ],
     kind: Annotated[str | None, typer.Option(help="sklearn, onnx, python, rules, optimization, mlflow")] = None,
-    input_example: Annotated[Path | None, typer.Option("--input-example", help="CSV or Parquet with example rows")] = None,
+    input_example: Annotated[
+        Path | None, typer.Option("--input-example", help="CSV or Parquet with example rows")
+    ] = None,
     training_data: Annotated[Path | None, typer.Option("--training-data", help="CSV or Parquet to fingerprint")] = None,
     metric: Annotated[list[str] | None, typer.Option(help="name=value, repeatable")] = None,
     param: Annotated[list[str] | None, typer.Option(help="name=value, repeatable")] = None,

@@ -37,9 +37,13 @@ DataDir = Annotated[
     typer.Option("--data-dir", envvar="STEWARD_DATA_DIR", help="embedded data directory [default: ./steward-data]"),
 ]
 Url = Annotated[
-    str | None, typer.Option("--url", envvar="STEWARD_URL", help="work against a server instead, e.g. http://127.0.0.1:8765")
+    str | None,
+    typer.Option("--url", envvar="STEWARD_URL", help="work against a server instead, e.g. http://127.0.0.1:8765"),
 ]
-Token = Annotated[str | None, typer.Option("--token", envvar="STEWARD_TOKEN", help="API token for --url", show_default=False)]
+Token = Annotated[
+    str | None,
+    typer.Option("--token", envvar="STEWARD_TOKEN", help="API token for --url", show_default=False),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 

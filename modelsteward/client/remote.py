@@ -112,7 +112,9 @@ class RemoteSteward(Steward):
     def update_model(self, name: str, **fields: Any) -> RegisteredModel:
         update = model_update(**fields)
         body = self._json(
-            "PATCH", f"/api/v1/models/{check_name(name)}", json=update.model_dump(mode="json", exclude_none=True)
+            "PATCH",
+            f"/api/v1/models/{check_name(name)}",
+            json=update.model_dump(mode="json", exclude_none=True),
         )
         return RegisteredModel.model_validate(body)
 
@@ -153,7 +155,9 @@ class RemoteSteward(Steward):
         parsed = ModelRef.parse(ref)
         return ModelVersion.model_validate(self._json("GET", "/api/v1/resolve", params={"ref": str(parsed)}))
 
-    def list_versions(self, name: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+    def list_versions(
+        self, name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
         path = "/api/v1/versions" if name is None else f"/api/v1/models/{check_name(name)}/versions"
         page_size = 1000
         items: list[ModelVersion] = []
@@ -213,7 +217,9 @@ class RemoteSteward(Steward):
                     f"{version.artifact.sha256[:12]}... was registered; refusing to load it",
                     details={"model_version": version.ref},
                 )
-            native = kind.load(SavedModel(data=data, format=version.artifact.format, metadata=version.artifact.metadata))
+            native = kind.load(
+                SavedModel(data=data, format=version.artifact.format, metadata=version.artifact.metadata)
+            )
             with self._lock:
                 self._natives[key] = native
                 while len(self._natives) > 64:

@@ -74,6 +74,8 @@ def applicants(n: int = 5000, *, seed: int = 42, start_id: int = 1) -> pd.DataFr
             "gender": rng.choice(["female", "male"], n),
         }
     )
-    frame["age_group"] = pd.cut(frame["age"], [0, 25, 40, 60, 200], labels=["<25", "25-39", "40-59", "60+"], right=False).astype(str)
+    frame["age_group"] = pd.cut(
+        frame["age"], [0, 25, 40, 60, 200], labels=["<25", "25-39", "40-59", "60+"], right=False
+    ).astype(str)
     frame[TARGET] = (rng.uniform(size=n) < true_default_probability(frame)).astype(int)
     return frame

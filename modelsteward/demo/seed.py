@@ -16,11 +16,34 @@ from modelsteward.steward import Steward
 OWNER = "head-of-retail-credit"
 BUSINESS_UNIT = "Retail Credit"
 KPIS = [
-    {"name": "approval_rate", "description": "share of applications approved", "unit": "%", "direction": "target"},
-    {"name": "default_rate_90d", "description": "share of loans 90 days past due", "unit": "%", "direction": "decrease"},
-    {"name": "profit_per_decision", "description": "expected profit per decision", "unit": "EUR", "direction": "increase"},
+    {
+        "name": "approval_rate",
+        "description": "share of applications approved",
+        "unit": "%",
+        "direction": "target",
+    },
+    {
+        "name": "default_rate_90d",
+        "description": "share of loans 90 days past due",
+        "unit": "%",
+        "direction": "decrease",
+    },
+    {
+        "name": "profit_per_decision",
+        "description": "expected profit per decision",
+        "unit": "EUR",
+        "direction": "increase",
+    },
 ]
-NUMERIC = ["age", "income", "employment_years", "debt_to_income", "credit_history_months", "num_open_accounts", "loan_amount"]
+NUMERIC = [
+    "age",
+    "income",
+    "employment_years",
+    "debt_to_income",
+    "credit_history_months",
+    "num_open_accounts",
+    "loan_amount",
+]
 CATEGORICAL = ["loan_purpose", "region", "housing"]
 DEMO_MODELS = ("credit-risk", "credit-risk-onnx", "credit-policy", "limit-allocation", "affordability")
 
@@ -57,7 +80,9 @@ def _onnx_export(pipeline: Any) -> Any:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    inputs = [(c, FloatTensorType([None, 1])) for c in NUMERIC] + [(c, StringTensorType([None, 1])) for c in CATEGORICAL]
+    inputs = [(c, FloatTensorType([None, 1])) for c in NUMERIC] + [
+        (c, StringTensorType([None, 1])) for c in CATEGORICAL
+    ]
     return convert_sklearn(pipeline, initial_types=inputs, options={id(pipeline.steps[-1][1]): {"zipmap": False}})
 
 

@@ -21,8 +21,7 @@ def check_name(name: object, *, field: str = "name") -> str:
     """Return ``name`` if it is a valid model name, else raise :class:`InvalidArgument` naming the rule."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgument(
-            f"invalid {field} {name!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit",
+            f"invalid {field} {name!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
             details={"field": field, "value": str(name)},
         )
     return name

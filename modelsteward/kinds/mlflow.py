@@ -80,9 +80,7 @@ class MlflowKind:
 
     def load(self, saved: SavedModel) -> Any:
         if saved.format != FORMAT:
-            raise InvalidArtifact(
-                f"the mlflow kind cannot read format {saved.format!r}", details={"kind": self.name}
-            )
+            raise InvalidArtifact(f"the mlflow kind cannot read format {saved.format!r}", details={"kind": self.name})
         directory = _extract(saved.data, kind=self.name)
         pyfunc = require("mlflow.pyfunc", "mlflow")
         try:
@@ -97,8 +95,7 @@ class MlflowKind:
         if example is not None:
             return Signature(inputs=infer_columns(example))
         raise InvalidArgument(
-            f"{problem}: pass input_example=... (a few rows of the model's input) "
-            "so the signature can be recorded",
+            f"{problem}: pass input_example=... (a few rows of the model's input) so the signature can be recorded",
             details={"field": "input_example"},
         )
 
@@ -125,8 +122,7 @@ def _read_mlmodel(text: bytes, *, kind: str) -> dict[str, Any]:
     flavors = mlmodel.get("flavors") if isinstance(mlmodel, dict) else None
     if not isinstance(flavors, dict) or "python_function" not in flavors:
         raise InvalidArtifact(
-            "the MLflow model has no python_function flavour; "
-            "Model Steward runs MLflow models through pyfunc",
+            "the MLflow model has no python_function flavour; Model Steward runs MLflow models through pyfunc",
             details={"kind": kind, "flavors": sorted(flavors) if isinstance(flavors, dict) else []},
         )
     return mlmodel
@@ -151,8 +147,7 @@ def _zip_directory(root: Path, *, kind: str) -> bytes:
         for d in dirs:
             if (here / d).is_symlink() and d not in _SKIPPED_DIRS:
                 raise InvalidArtifact(
-                    f"the MLflow model links to a directory ({(here / d).relative_to(root)}); "
-                    "copy it in instead",
+                    f"the MLflow model links to a directory ({(here / d).relative_to(root)}); copy it in instead",
                     details={"kind": kind},
                 )
         dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
@@ -166,9 +161,7 @@ def _zip_directory(root: Path, *, kind: str) -> bytes:
             try:
                 content = path.read_bytes()
             except OSError as e:
-                raise InvalidArtifact(
-                    f"cannot read {name} of the MLflow model: {e}", details={"kind": kind}
-                ) from e
+                raise InvalidArtifact(f"cannot read {name} of the MLflow model: {e}", details={"kind": kind}) from e
             archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
     return buffer.getvalue()
 
@@ -209,9 +202,7 @@ def _extract(data: bytes, *, kind: str) -> Path:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise InvalidArtifact(
-            f"the artifact is not a readable zip archive: {e}", details={"kind": kind}
-        ) from e
+        raise InvalidArtifact(f"the artifact is not a readable zip archive: {e}", details={"kind": kind}) from e
     with archive:
         _safe_names(archive, kind=kind)
         root = _cache_root()
@@ -272,16 +263,11 @@ def _as_mlflow_types(frame: pd.DataFrame, schema: Any | None) -> pd.DataFrame:
         type_name = getattr(col.type, "name", None)
         if type_name == "float" and pd.api.types.is_float_dtype(series.dtype) and series.dtype != np.float32:
             casts[col.name] = series.astype(np.float32)
-        elif (
-            type_name == "integer"
-            and pd.api.types.is_integer_dtype(series.dtype)
-            and series.dtype != np.int32
-        ):
+        elif type_name == "integer" and pd.api.types.is_integer_dtype(series.dtype) and series.dtype != np.int32:
             info = np.iinfo(np.int32)
             if len(series) and (series.min() < info.min or series.max() > info.max):
                 raise SchemaMismatch(
-                    f"column {col.name!r} holds values outside the 32-bit range "
-                    "the MLflow signature declares",
+                    f"column {col.name!r} holds values outside the 32-bit range the MLflow signature declares",
                     details={"column": col.name},
                 )
             casts[col.name] = series.astype(np.int32)

@@ -87,9 +87,7 @@ class OnnxKind:
 
     def load(self, saved: SavedModel) -> Any:
         if saved.format != "onnx":
-            raise InvalidArtifact(
-                f"the onnx kind cannot read format {saved.format!r}", details={"kind": self.name}
-            )
+            raise InvalidArtifact(f"the onnx kind cannot read format {saved.format!r}", details={"kind": self.name})
         session = _session(saved.data, kind=self.name)
         outputs = saved.metadata.get("outputs")
         if isinstance(outputs, list):
@@ -122,15 +120,11 @@ class OnnxKind:
         try:
             feeds = _feeds(inputs, frame)
         except (ValueError, TypeError) as e:
-            raise InvalidArgument(
-                f"cannot build the ONNX model's inputs: {e}", details={"kind": self.name}
-            ) from e
+            raise InvalidArgument(f"cannot build the ONNX model's inputs: {e}", details={"kind": self.name}) from e
         try:
             results = native.run(None, feeds)
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own pybind exception types
-            raise InvalidArgument(
-                f"the ONNX model failed on this input: {e}", details={"kind": self.name}
-            ) from e
+            raise InvalidArgument(f"the ONNX model failed on this input: {e}", details={"kind": self.name}) from e
         columns: dict[str, np.ndarray] = {}
         keys = _MAP_KEYS.get(native, {})
         for arg, value in zip(native.get_outputs(), results, strict=True):
@@ -165,13 +159,10 @@ class OnnxKind:
             try:
                 data = obj.SerializeToString()
             except Exception as e:  # noqa: BLE001 - protobuf refuses models over 2 GB with ValueError
-                raise InvalidArtifact(
-                    f"cannot serialize the ONNX model: {e}", details={"kind": self.name}
-                ) from e
+                raise InvalidArtifact(f"cannot serialize the ONNX model: {e}", details={"kind": self.name}) from e
         else:
             raise InvalidArtifact(
-                f"a {type(obj).__name__} is not an ONNX model: "
-                "give an onnx.ModelProto, a .onnx path or its bytes",
+                f"a {type(obj).__name__} is not an ONNX model: give an onnx.ModelProto, a .onnx path or its bytes",
                 details={"kind": self.name},
             )
         model = _parse_model(data)

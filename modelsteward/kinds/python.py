@@ -74,7 +74,9 @@ class PythonKind:
             try:
                 inputs = [ColumnSpec(name=str(k), type=v) for k, v in declared.items()]
             except ValueError as e:
-                raise InvalidArgument(f"invalid input_schema on the model: {e}", details={"field": "input_schema"}) from e
+                raise InvalidArgument(
+                    f"invalid input_schema on the model: {e}", details={"field": "input_schema"}
+                ) from e
             return Signature(inputs=inputs)
         if example is None:
             raise InvalidArgument(

@@ -55,9 +55,7 @@ def get_kind(name: str) -> ModelKind:
     try:
         kind = _load_target(targets[name])()
     except ImportError as e:
-        raise MissingDependency(
-            f"the {name!r} kind cannot load: {e}", details={"kind": name}
-        ) from e
+        raise MissingDependency(f"the {name!r} kind cannot load: {e}", details={"kind": name}) from e
     if not isinstance(kind, ModelKind):
         raise UnknownKind(f"the entry point for kind {name!r} does not implement the ModelKind contract")
     return kind
@@ -73,7 +71,6 @@ def infer_kind(obj: Any) -> ModelKind:
         if kind.detect(obj):
             return kind
     raise UnknownKind(
-        f"cannot tell which kind of model a {type(obj).__name__} is; pass kind=... "
-        f"(one of {', '.join(_targets())})",
+        f"cannot tell which kind of model a {type(obj).__name__} is; pass kind=... (one of {', '.join(_targets())})",
         details={"field": "kind"},
     )

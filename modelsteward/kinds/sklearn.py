@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from modelsteward.domain.records import ColumnSpec, Signature
-from modelsteward.errors import InvalidArtifact, InvalidArgument, require
+from modelsteward.errors import InvalidArgument, InvalidArtifact, require
 from modelsteward.kinds.base import SavedModel, check_pickle_stream, outputs_to_frame
 from modelsteward.stats.schema import infer_columns
-
 
 _SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
@@ -127,4 +126,3 @@ def _check_fitted(obj: Any) -> None:
         ) from e
     except (TypeError, AttributeError):
         return  # not a BaseEstimator (e.g. a duck-typed wrapper): nothing to check
-

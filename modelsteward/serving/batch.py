@@ -35,7 +35,9 @@ def _chunks(path: Path, chunk_size: int) -> tuple[Iterator[pd.DataFrame], int | 
         except (ValueError, OSError) as e:
             raise InvalidArgument(f"cannot read {path} as CSV: {e}", details={"field": "input"}) from e
         return iter(reader), None
-    raise InvalidArgument(f"unsupported input type {suffix or '(none)'}: use .csv or .parquet", details={"field": "input"})
+    raise InvalidArgument(
+        f"unsupported input type {suffix or '(none)'}: use .csv or .parquet", details={"field": "input"}
+    )
 
 
 def score_file(

@@ -121,4 +121,3 @@ def fingerprint(frame: pd.DataFrame) -> DatasetFingerprint:
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
-

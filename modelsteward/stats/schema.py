@@ -50,7 +50,13 @@ def column_type(series: pd.Series) -> ColumnType:
     )
 
 
-_BY_NUMPY_KIND: dict[str, ColumnType] = {"f": "number", "i": "integer", "u": "integer", "b": "boolean", "M": "datetime"}
+_BY_NUMPY_KIND: dict[str, ColumnType] = {
+    "f": "number",
+    "i": "integer",
+    "u": "integer",
+    "b": "boolean",
+    "M": "datetime",
+}
 
 
 def infer_columns(frame: pd.DataFrame) -> list[ColumnSpec]:
@@ -170,9 +176,7 @@ def _already_conforms(dtype: Any, kind: str) -> bool:
     return False
 
 
-def conform(
-    data: Any, signature: Signature, *, owner: str = "the model", allow_extra: bool = False
-) -> pd.DataFrame:
+def conform(data: Any, signature: Signature, *, owner: str = "the model", allow_extra: bool = False) -> pd.DataFrame:
     """Check ``data`` against ``signature.inputs`` and return it in signature order and types.
 
     Raises :class:`SchemaMismatch` listing every problem: missing and unknown columns, wrong

@@ -113,4 +113,3 @@ class ArtifactStore:
                 details={"model_version": owner, "expected_sha256": sha256, "actual_sha256": actual},
             )
         return data
-

@@ -75,16 +75,20 @@ def insert_model(
     return conn.execute(
         registered_models.insert()
         .values(
-            name=name, kind=kind, latest_version=latest_version, created_by=actor, created_at=at, updated_at=at, **values
+            name=name,
+            kind=kind,
+            latest_version=latest_version,
+            created_by=actor,
+            created_at=at,
+            updated_at=at,
+            **values,
         )
         .returning(M.id)
     ).scalar_one()
 
 
 def update_model(conn: Connection, model_pk: int, fields: dict[str, Any]) -> None:
-    conn.execute(
-        registered_models.update().where(M.id == model_pk).values(updated_at=now(), **fields)
-    )
+    conn.execute(registered_models.update().where(M.id == model_pk).values(updated_at=now(), **fields))
 
 
 def next_version(conn: Connection, model_pk: int, fields: dict[str, Any] | None = None) -> int:
@@ -155,7 +159,12 @@ def list_models(
     order_by: str = "name",
 ) -> tuple[list[RegisteredModel], int]:
     where = []
-    for column, value in ((M.kind, kind), (M.owner, owner), (M.business_unit, business_unit), (M.risk_tier, risk_tier)):
+    for column, value in (
+        (M.kind, kind),
+        (M.owner, owner),
+        (M.business_unit, business_unit),
+        (M.risk_tier, risk_tier),
+    ):
         if value is not None:
             where.append(column == value)
     for key, value in (tags or {}).items():
@@ -375,7 +384,13 @@ def list_aliases(conn: Connection, name: str) -> list[Alias]:
         .order_by(A.name)
     )
     return [
-        Alias(model=r.name, alias=r.alias, version=r.version, updated_by=r.updated_by, updated_at=utc(r.updated_at))
+        Alias(
+            model=r.name,
+            alias=r.alias,
+            version=r.version,
+            updated_by=r.updated_by,
+            updated_at=utc(r.updated_at),
+        )
         for r in rows
     ]
 

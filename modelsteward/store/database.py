@@ -45,9 +45,7 @@ class Database:
         try:
             parsed = sa.make_url(url)
         except exc.ArgumentError as e:
-            raise StoreUnavailable(
-                f"invalid database URL {self.safe_url}", details={"field": "database_url"}
-            ) from e
+            raise StoreUnavailable(f"invalid database URL {self.safe_url}", details={"field": "database_url"}) from e
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self._migrated = False
         self._lock = threading.Lock()

@@ -50,9 +50,7 @@ def test_two_processes_moving_one_alias_lose_no_update(backend: Settings) -> Non
     for _ in range(3):
         st.register_model("m", _model(), kind="python", input_example=_frame())
     ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(target=_move_alias_many_times, args=(backend.model_dump_json(), s, 15)) for s in (0, 1)
-    ]
+    procs = [ctx.Process(target=_move_alias_many_times, args=(backend.model_dump_json(), s, 15)) for s in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:

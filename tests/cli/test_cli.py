@@ -41,9 +41,26 @@ def test_register_list_show_alias_predict(files: dict[str, Path], numeric_model)
     model, X = numeric_model
     d = str(files["data"])
     result = steward(
-        "models", "register", "credit-risk", str(files["model"]), "--input-example", str(files["example"]),
-        "--training-data", str(files["train"]), "--metric", "auc=0.81", "--param", "C=1.0", "--tag", "team=risk",
-        "--owner", "ann", "--kpi", "approval_rate", "--data-dir", d,
+        "models",
+        "register",
+        "credit-risk",
+        str(files["model"]),
+        "--input-example",
+        str(files["example"]),
+        "--training-data",
+        str(files["train"]),
+        "--metric",
+        "auc=0.81",
+        "--param",
+        "C=1.0",
+        "--tag",
+        "team=risk",
+        "--owner",
+        "ann",
+        "--kpi",
+        "approval_rate",
+        "--data-dir",
+        d,
     )
     assert result.exit_code == 0, result.output
     assert "registered credit-risk/1" in result.output
@@ -60,8 +77,18 @@ def test_register_list_show_alias_predict(files: dict[str, Path], numeric_model)
     assert detail["lineage"]["upstream"][0]["relation"] == "training_data"
 
     out = files["data"].parent / "scored.parquet"
-    scored = steward("predict", "credit-risk@production", "--input", str(files["batch"]), "--output", str(out),
-                     "--chunk-size", "100", "--data-dir", d)
+    scored = steward(
+        "predict",
+        "credit-risk@production",
+        "--input",
+        str(files["batch"]),
+        "--output",
+        str(out),
+        "--chunk-size",
+        "100",
+        "--data-dir",
+        d,
+    )
     assert scored.exit_code == 0, scored.output
     frame = pd.read_parquet(out)
     assert len(frame) == len(X) and "applicant_id" in frame.columns
@@ -78,7 +105,9 @@ def test_register_a_rules_file_and_a_python_object(tmp_path: Path) -> None:
     )
     assert steward("models", "register", "policy", str(rules), "--data-dir", d).exit_code == 0
     code = tmp_path / "algo.py"
-    code.write_text("class Double:\n    input_schema = {'x': 'number'}\n    def predict(self, df):\n        return df['x'] * 2\n")
+    code.write_text(
+        "class Double:\n    input_schema = {'x': 'number'}\n    def predict(self, df):\n        return df['x'] * 2\n"
+    )
     result = steward("models", "register", "double", f"{code}:Double", "--data-dir", d)
     assert result.exit_code == 0, result.output
     kinds = {m["name"]: m["kind"] for m in json.loads(steward("models", "list", "--json", "--data-dir", d).output)}
@@ -105,7 +134,18 @@ def test_errors_are_one_line_and_exit_1(tmp_path: Path, args: list[str], message
 
 def test_console_script_exits_1_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "modelsteward.cli", "models", "alias", "m", "prod", "1", "--data-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "modelsteward.cli",
+            "models",
+            "alias",
+            "m",
+            "prod",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

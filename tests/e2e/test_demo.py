@@ -34,10 +34,17 @@ def _predict_with_every_model(st: Steward) -> dict[str, pd.DataFrame]:
     approved = new.assign(risk_score=risk["proba_1"])[decisions["decision"].to_numpy() == "approve"]
     return {
         "credit-risk": risk,
-        "credit-risk-onnx": st.predict("credit-risk-onnx@production", onnx_input[st.get_version("credit-risk-onnx").signature.input_names]),
+        "credit-risk-onnx": st.predict(
+            "credit-risk-onnx@production",
+            onnx_input[st.get_version("credit-risk-onnx").signature.input_names],
+        ),
         "credit-policy": decisions,
-        "limit-allocation": st.predict("limit-allocation@production", approved[["risk_score", "loan_amount", "income", "region"]]),
-        "affordability": st.predict("affordability@production", new[["income", "debt_to_income", "loan_amount", "region", "housing"]]),
+        "limit-allocation": st.predict(
+            "limit-allocation@production", approved[["risk_score", "loan_amount", "income", "region"]]
+        ),
+        "affordability": st.predict(
+            "affordability@production", new[["income", "debt_to_income", "loan_amount", "region", "housing"]]
+        ),
     }
 
 

@@ -76,9 +76,7 @@ def pyfunc_model(tmp_path):
 
     path = tmp_path / "pyfunc-model"
     mlflow.pyfunc.save_model(str(path), python_model=Scorecard(), pip_requirements=["pandas"])
-    frame = pd.DataFrame(
-        {"income": [40.0, 55.5, 70.0, 12.0], "segment": ["gold", "silver", "gold", "bronze"]}
-    )
+    frame = pd.DataFrame({"income": [40.0, 55.5, 70.0, 12.0], "segment": ["gold", "silver", "gold", "bronze"]})
     return Scorecard(), path, frame
 
 
@@ -164,9 +162,7 @@ def test_directory_without_mlmodel_is_refused(tmp_path, sklearn_model):
         kind.load(SavedModel(data=kind.save(path).data[:100], format="mlflow-zip"))
 
 
-@pytest.mark.parametrize(
-    "entry", ["../escaped.txt", "/tmp/escaped.txt", "code/../../escaped.txt", "C:/escaped.txt"]
-)
+@pytest.mark.parametrize("entry", ["../escaped.txt", "/tmp/escaped.txt", "code/../../escaped.txt", "C:/escaped.txt"])
 def test_zip_slip_is_refused(tmp_path, entry):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -94,9 +94,7 @@ def numeric() -> tuple[pd.DataFrame, object, object]:
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame(
-        {"x1": rng.normal(size=200), "x2": rng.normal(size=200), "n": rng.integers(0, 5, 200)}
-    )
+    frame = pd.DataFrame({"x1": rng.normal(size=200), "x2": rng.normal(size=200), "n": rng.integers(0, 5, 200)})
     target = (frame["x1"] - frame["x2"] + 0.3 * frame["n"] > 0.5).astype(int)
     clf = LogisticRegression().fit(frame.to_numpy(), target)
     proto = convert_sklearn(

@@ -23,7 +23,13 @@ SIG = Signature(
 
 def good() -> pd.DataFrame:
     return pd.DataFrame(
-        {"age": [30, 41], "income": [50_000, 61_000.5], "region": ["north", "south"], "owner": [True, False], "notes": ["a", None]}
+        {
+            "age": [30, 41],
+            "income": [50_000, 61_000.5],
+            "region": ["north", "south"],
+            "owner": [True, False],
+            "notes": ["a", None],
+        }
     )
 
 

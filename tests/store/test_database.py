@@ -30,7 +30,11 @@ def test_migrations_create_exactly_the_declared_schema(backend: Settings) -> Non
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     # Type-affinity noise aside, the migration and tables.py must agree on tables, columns and indexes.
-    structural = [d for d in diff if d[0] in ("add_table", "remove_table", "add_column", "remove_column", "add_index", "remove_index")]
+    structural = [
+        d
+        for d in diff
+        if d[0] in ("add_table", "remove_table", "add_column", "remove_column", "add_index", "remove_index")
+    ]
     assert structural == []
     db.dispose()
 

@@ -79,10 +79,16 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("model_id", "name", name="pk_aliases"),
         sa.ForeignKeyConstraint(
-            ["model_id"], ["registered_models.id"], name="fk_aliases_model_id_registered_models", ondelete="CASCADE"
+            ["model_id"],
+            ["registered_models.id"],
+            name="fk_aliases_model_id_registered_models",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["version_id"], ["model_versions.id"], name="fk_aliases_version_id_model_versions", ondelete="CASCADE"
+            ["version_id"],
+            ["model_versions.id"],
+            name="fk_aliases_version_id_model_versions",
+            ondelete="CASCADE",
         ),
     )
     op.create_table(
