@@ -27,6 +27,7 @@ from modelsteward.domain.records import (
     Resources,
     Signature,
     Source,
+    VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef
 from modelsteward.errors import (
@@ -91,6 +92,7 @@ __all__ = [
     "StoreUnavailable",
     "Unauthenticated",
     "UnknownKind",
+    "VersionSummary",
     "__version__",
 ]
 

@@ -18,6 +18,7 @@ from modelsteward.domain.records import (
     ModelVersion,
     RegisteredModel,
     Resources,
+    VersionSummary,
 )
 from modelsteward.errors import InvalidArgument
 
@@ -216,8 +217,9 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def list_versions(
         self, name: str | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[ModelVersion]:
-        """Versions of one model (newest first), or of the whole catalog when ``name`` is None."""
+    ) -> list[VersionSummary]:
+        """Summaries of one model's versions (newest first), or of the whole catalog when ``name`` is
+        None; ``get_version`` gives a version's full record."""
 
     @abc.abstractmethod
     def get_lineage(self, ref: str) -> Lineage:
@@ -350,7 +352,7 @@ class LocalSteward(Steward):
 
     def list_versions(
         self, name: str | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[ModelVersion]:
+    ) -> list[VersionSummary]:
         return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
 
     def count_versions(self, name: str | None = None) -> int:

@@ -19,6 +19,7 @@ from modelsteward.domain.records import (
     ModelUpdate,
     ModelVersion,
     RegisteredModel,
+    VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import InvalidArgument, PayloadTooLarge
@@ -29,7 +30,7 @@ VERSION_HEADER = "x-steward-model-version"
 
 
 class VersionList(BaseModel):
-    items: list[ModelVersion]
+    items: list[VersionSummary]
     total: int
 
 

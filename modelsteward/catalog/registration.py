@@ -170,7 +170,8 @@ def prepare_registration(
     check_name(name)
     model_kind = resolve_kind(model, kind)
     saved = model_kind.save(model)
-    native = model_kind.load(saved)  # round-trip now, so a version that cannot load is never recorded
+    # Round-trip now, so a version that cannot load is never recorded (unless the kind vouches for it).
+    native = saved.native if saved.native is not None else model_kind.load(saved)
 
     example: pd.DataFrame | None = None
     if input_example is not None:

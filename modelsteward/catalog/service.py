@@ -21,6 +21,7 @@ from modelsteward.domain.records import (
     ModelVersion,
     RegisteredModel,
     Signature,
+    VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef, check_alias, check_name
 from modelsteward.errors import Conflict, InvalidArgument, InvalidArtifact, NotFound, StewardError
@@ -32,6 +33,7 @@ from modelsteward.store.artifacts import ArtifactStore
 from modelsteward.store.database import Database
 
 MODEL_CACHE_SIZE = 64
+VERSION_CACHE_SIZE = 10_000
 
 
 def _model_not_found(name: str) -> NotFound:
@@ -46,6 +48,7 @@ class CatalogService:
         self.db = db
         self.artifacts = artifacts
         self._natives: OrderedDict[str, Any] = OrderedDict()
+        self._versions: OrderedDict[int, ModelVersion] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # -- registration -------------------------------------------------------------------------------
@@ -232,11 +235,24 @@ class CatalogService:
 
     def get_version(self, ref: str | ModelRef) -> ModelVersion:
         parsed = ModelRef.parse(ref)
-        with self.db.read() as conn:
-            row = repo.find_version(conn, parsed.name, version=parsed.version, alias=parsed.alias)
-            if row is None:
+        with self.db.read(single_statement=True) as conn:
+            found = repo.resolve(conn, parsed.name, version=parsed.version, alias=parsed.alias)
+            if found is None:
                 raise self._version_not_found(conn, parsed)
-            return repo.version_record(conn, row)
+            version_pk, alias_names = found
+            # A version row never changes after registration; only its aliases do, and those were
+            # just read. So the rest of the record can come from memory.
+            with self._cache_lock:
+                record = self._versions.get(version_pk)
+            if record is None:
+                record = repo.version_by_pk(conn, version_pk)
+                with self._cache_lock:
+                    self._versions[version_pk] = record
+                    while len(self._versions) > VERSION_CACHE_SIZE:
+                        self._versions.popitem(last=False)
+        if record.aliases != alias_names:
+            record = record.model_copy(update={"aliases": alias_names})
+        return record
 
     def _version_not_found(self, conn: Any, ref: ModelRef) -> NotFound:
         if repo.model_id(conn, ref.name) is None:
@@ -255,7 +271,7 @@ class CatalogService:
 
     def list_versions(
         self, name: str | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> tuple[list[ModelVersion], int]:
+    ) -> tuple[list[VersionSummary], int]:
         if name is not None:
             check_name(name)
         with self.db.read() as conn:

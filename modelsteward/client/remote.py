@@ -19,6 +19,7 @@ from modelsteward.domain.records import (
     ModelPage,
     ModelVersion,
     RegisteredModel,
+    VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import IntegrityError, RemoteError, StoreUnavailable, error_from_dict
@@ -157,16 +158,16 @@ class RemoteSteward(Steward):
 
     def list_versions(
         self, name: str | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[ModelVersion]:
+    ) -> list[VersionSummary]:
         path = "/api/v1/versions" if name is None else f"/api/v1/models/{check_name(name)}/versions"
         page_size = 1000
-        items: list[ModelVersion] = []
+        items: list[VersionSummary] = []
         while True:
             want = page_size if limit is None else min(page_size, limit - len(items))
             if want <= 0:
                 return items
             body = self._json("GET", path, params={"limit": want, "offset": offset + len(items)})
-            page = [ModelVersion.model_validate(v) for v in body["items"]]
+            page = [VersionSummary.model_validate(v) for v in body["items"]]
             items.extend(page)
             if len(page) < want or offset + len(items) >= body["total"]:
                 return items

@@ -165,29 +165,39 @@ class RegisteredModel(Record):
     updated_at: datetime
 
 
-class ModelVersion(Record):
-    """One immutable version of a model: artifact, signature, figures, data and provenance."""
+class VersionSummary(Record):
+    """A version as catalog listings show it: what it is, its figures, data and aliases.
+
+    ``Steward.get_version`` returns the full :class:`ModelVersion` (signature, parameters, source,
+    environment, input example); listings return summaries, which keeps a 10,000-version catalog
+    quick to page through.
+    """
 
     name: str
     version: int
     kind: str
     artifact: ArtifactInfo
-    signature: Signature
     metrics: dict[str, float] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
     datasets: list[DatasetLink] = Field(default_factory=list)
-    source: Source | None = None
-    requirements: Requirements
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
     aliases: list[str] = Field(default_factory=list)
-    input_example: list[dict[str, Any]] | None = None
     created_by: str | None = None
     created_at: datetime
 
     @property
     def ref(self) -> str:
         return f"{self.name}/{self.version}"
+
+
+class ModelVersion(VersionSummary):
+    """One immutable version of a model: artifact, signature, figures, data and provenance."""
+
+    signature: Signature
+    params: dict[str, Any] = Field(default_factory=dict)
+    source: Source | None = None
+    requirements: Requirements
+    input_example: list[dict[str, Any]] | None = None
 
 
 class Alias(Record):

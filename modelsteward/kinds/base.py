@@ -16,11 +16,16 @@ from modelsteward.errors import InvalidArgument, InvalidArtifact
 
 @dataclass(frozen=True)
 class SavedModel:
-    """A model as bytes, plus the small JSON-able facts its kind needs to load it again."""
+    """A model as bytes, plus the small JSON-able facts its kind needs to load it again.
+
+    ``native`` is optional and never stored: a kind that knows its format round-trips the object
+    exactly may hand the in-memory model back, sparing registration a reload of what it just wrote.
+    """
 
     data: bytes
     format: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    native: Any = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable

@@ -50,11 +50,14 @@ class SklearnKind:
             sio = require("skops.io", "sklearn")
             data = sio.dumps(obj)
             trusted = sio.get_untrusted_types(data=data)
+            native = obj
             if any(not t.startswith(_SKOPS_SAFE_PREFIXES) for t in trusted):
                 # Third-party types (XGBoost, LightGBM, user classes): make sure skops reads them back,
                 # else fall back to pickle. scikit-learn's own types always round-trip.
-                sio.loads(data, trusted=trusted)
-            return SavedModel(data=data, format="skops", metadata={**metadata, "trusted_types": trusted})
+                native = sio.loads(data, trusted=trusted)
+            return SavedModel(
+                data=data, format="skops", metadata={**metadata, "trusted_types": trusted}, native=native
+            )
         except Exception:  # noqa: BLE001 - any skops failure means: fall back to pickle
             data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
             return SavedModel(data=data, format="pickle", metadata=metadata)

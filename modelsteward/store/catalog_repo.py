@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from modelsteward.domain.records import (
     LineageEdge,
     ModelVersion,
     RegisteredModel,
+    VersionSummary,
 )
 from modelsteward.store.tables import (
     aliases,
@@ -236,6 +238,43 @@ def find_version(conn: Connection, name: str, *, version: int | None, alias: str
     return conn.execute(_LATEST, {"name": name}).first()
 
 
+_BY_PK = _version_query().where(V.id == sa.bindparam("version_pk"))
+_RESOLVERS: dict[tuple[str, str], sa.Select[Any]] = {}
+
+
+def _resolver(dialect: str, by: str) -> sa.Select[Any]:
+    """One statement answering "which version, and which aliases does it carry now?"."""
+    key = (dialect, by)
+    if key not in _RESOLVERS:
+        others = aliased(aliases, name="others")
+        agg = sa.func.string_agg if dialect == "postgresql" else sa.func.group_concat
+        names = sa.select(agg(others.c.name, ",")).where(others.c.version_id == V.id).scalar_subquery()
+        query = sa.select(V.id, names.label("alias_names")).join(registered_models, M.id == V.model_id)
+        if by == "alias":
+            query = query.join(aliases, sa.and_(A.version_id == V.id, A.name == sa.bindparam("alias")))
+        elif by == "version":
+            query = query.where(V.version == sa.bindparam("version"))
+        else:
+            query = query.where(V.version == M.latest_version)
+        _RESOLVERS[key] = query.where(M.name == sa.bindparam("name"))
+    return _RESOLVERS[key]
+
+
+def resolve(conn: Connection, name: str, *, version: int | None, alias: str | None) -> tuple[int, list[str]] | None:
+    """The id of the version a reference names and its current aliases (sorted), in one statement."""
+    by = "alias" if alias is not None else "version" if version is not None else "latest"
+    row = conn.execute(
+        _resolver(conn.dialect.name, by), {"name": name, "alias": alias, "version": version}
+    ).first()
+    if row is None:
+        return None
+    return row[0], sorted(row[1].split(",")) if row[1] else []
+
+
+def version_by_pk(conn: Connection, version_pk: int) -> ModelVersion:
+    return version_record(conn, conn.execute(_BY_PK, {"version_pk": version_pk}).one())
+
+
 def version_record(conn: Connection, row: Row[Any]) -> ModelVersion:
     version_aliases = conn.execute(_ALIASES_OF_VERSION, {"version_pk": row.id}).scalars().all()
     links = conn.execute(_LINKS_OF_VERSION, {"version_pk": row.id}).all()
@@ -274,18 +313,43 @@ def _version_from_row(row: Row[Any], version_aliases: list[str], links: list[Dat
     )
 
 
+_SUMMARY_COLUMNS = (
+    M.name,
+    V.id,
+    V.version,
+    V.kind,
+    V.artifact_sha256,
+    V.artifact_size,
+    V.artifact_format,
+    V.metrics,
+    V.description,
+    V.tags,
+    V.created_by,
+    V.created_at,
+)
+
+
 def list_versions(
     conn: Connection, *, name: str | None, limit: int | None, offset: int = 0
-) -> tuple[list[ModelVersion], int]:
+) -> tuple[list[VersionSummary], int]:
+    """Version summaries, by model name then newest first, and the total count."""
     where = [M.name == name] if name is not None else []
     total = conn.execute(
         sa.select(sa.func.count()).select_from(model_versions.join(registered_models)).where(*where)
     ).scalar_one()
-    query = _version_query().where(*where).order_by(M.name, V.version.desc()).offset(offset)
+    if limit == 0:
+        return [], total
+    query = (
+        sa.select(*_SUMMARY_COLUMNS)
+        .join(registered_models, M.id == V.model_id)
+        .where(*where)
+        .order_by(M.name, V.version.desc())
+        .offset(offset)
+    )
     if limit is not None:
         query = query.limit(limit)
     rows = conn.execute(query).all()
-    ids = [r.id for r in rows]
+    ids = [r[1] for r in rows]
     alias_by_version: dict[int, list[str]] = {}
     links_by_version: dict[int, list[DatasetLink]] = {}
     # Batched in chunks so that 10,000 versions cost a handful of queries, not 20,000.
@@ -304,8 +368,33 @@ def list_versions(
             links_by_version.setdefault(version_pk, []).append(
                 DatasetLink(role=role, name=dname, content_hash=dhash, row_count=drows)
             )
-    records = [_version_from_row(r, alias_by_version.get(r.id, []), links_by_version.get(r.id, [])) for r in rows]
-    return records, total
+    # Thousands of small objects in a row make the cyclic collector rescan the growing list over
+    # and over; none of them form cycles, so it can rest while they are built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        summaries = [
+            VersionSummary(
+                name=name,
+                version=version,
+                kind=kind,
+                artifact=ArtifactInfo(sha256=sha256, size=size, format=fmt),
+                metrics=metrics,
+                datasets=links_by_version.get(pk, []),
+                description=description,
+                tags=tags,
+                aliases=alias_by_version.get(pk, []),
+                created_by=created_by,
+                created_at=utc(created_at),
+            )
+            for name, pk, version, kind, sha256, size, fmt, metrics, description, tags, created_by, created_at in map(
+                tuple, rows
+            )
+        ]
+    finally:
+        if collecting:
+            gc.enable()
+    return summaries, total
 
 
 # -- aliases ----------------------------------------------------------------------------------------

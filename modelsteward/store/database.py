@@ -95,16 +95,23 @@ class Database:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            immediate = conn.get_execution_options().get("steward_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get("steward_autocommit"):
+                return  # each statement runs in its own implicit transaction
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("steward_write") else "BEGIN")
 
     # -- transactions -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, single_statement: bool = False) -> Iterator[Connection]:
+        """A read-only transaction. ``single_statement`` promises that one statement's own snapshot
+        is enough (or that the rows read cannot change), which spares SQLite its BEGIN/COMMIT."""
         self.migrate()
-        with self._translate_errors(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        with self._translate_errors(), self.engine.connect() as conn:
+            if single_statement:
+                conn = conn.execution_options(steward_autocommit=True)
+            with conn.begin():
+                yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
