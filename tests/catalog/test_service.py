@@ -145,3 +145,13 @@ def test_registration_from_a_path_records_its_uri(tmp_path: Path) -> None:
     assert dataset.name == "train.csv"
     assert dataset.fingerprint.row_count == 3
     st.close()
+
+
+def test_artifacts_on_an_fsspec_url(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, artifact_url="memory://steward-artifacts-test/models")
+    st = LocalSteward(settings=settings)
+    v = st.register_model("m", _model(2.0), kind="python", input_example=_frame())
+    assert st.catalog.artifacts.location(v.artifact.sha256).startswith("/steward-artifacts-test/models/sha256/")
+    assert not (tmp_path / "artifacts").exists()  # nothing went to the local disk
+    assert LocalSteward(settings=settings).predict("m/1", _frame())["x"].tolist() == [2.0, 4.0, 6.0]
+    st.close()

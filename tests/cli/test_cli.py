@@ -163,3 +163,26 @@ def test_unreachable_server_is_a_clear_error() -> None:
 def test_up_refuses_public_binding_without_a_token(tmp_path: Path) -> None:
     result = runner.invoke(app, ["up", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "STEWARD_API_TOKEN" in result.output
+
+
+def test_unreachable_database_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STEWARD_DATABASE_URL", "postgresql+psycopg://steward:hunter2@127.0.0.1:1/steward")
+    result = runner.invoke(app, ["models", "list", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "metadata database" in result.output and "unreachable" in result.output
+    assert "hunter2" not in result.output  # the password never reaches the terminal
+
+
+def test_corrupt_and_wrong_kind_files_are_refused(tmp_path: Path) -> None:
+    corrupt = tmp_path / "model.onnx"
+    corrupt.write_bytes(b"\x08\x07garbage")
+    result = runner.invoke(
+        app, ["models", "register", "m", str(corrupt), "--kind", "onnx", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    rules = tmp_path / "policy.yaml"
+    rules.write_text("rules:\n  - id: a\n    when: x > 1\n    then: {d: yes}\n")
+    result = runner.invoke(app, ["models", "register", "m", str(rules), "--kind", "onnx", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    listing = runner.invoke(app, ["models", "list", "--json", "--data-dir", str(tmp_path)])
+    assert json.loads(listing.output) == []  # nothing half-registered
