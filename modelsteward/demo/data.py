@@ -8,7 +8,7 @@ import pandas as pd
 PURPOSES = ["car", "home", "education", "debt_consolidation", "other"]
 REGIONS = ["north", "south", "east", "west"]
 HOUSING = ["rent", "own", "mortgage"]
-FEATURES = [
+NUMERIC = [
     "age",
     "income",
     "employment_years",
@@ -16,10 +16,9 @@ FEATURES = [
     "credit_history_months",
     "num_open_accounts",
     "loan_amount",
-    "loan_purpose",
-    "region",
-    "housing",
 ]
+CATEGORICAL = ["loan_purpose", "region", "housing"]
+FEATURES = NUMERIC + CATEGORICAL
 PROTECTED = ["gender", "age_group"]
 TARGET = "defaulted_90d"
 

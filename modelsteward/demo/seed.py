@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelsteward.demo.data import FEATURES, PROTECTED, TARGET, applicants
+from modelsteward.demo.data import CATEGORICAL, FEATURES, NUMERIC, PROTECTED, TARGET, applicants
 from modelsteward.demo.models import Affordability
 from modelsteward.steward import Steward
 
@@ -35,16 +35,6 @@ KPIS = [
         "direction": "increase",
     },
 ]
-NUMERIC = [
-    "age",
-    "income",
-    "employment_years",
-    "debt_to_income",
-    "credit_history_months",
-    "num_open_accounts",
-    "loan_amount",
-]
-CATEGORICAL = ["loan_purpose", "region", "housing"]
 DEMO_MODELS = ("credit-risk", "credit-risk-onnx", "credit-policy", "limit-allocation", "affordability")
 
 

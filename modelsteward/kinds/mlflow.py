@@ -43,6 +43,12 @@ _SKIPPED_DIRS = {"__pycache__"}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def _quiet_telemetry() -> None:
+    # MLflow 3 reports usage from any process that imports it. Loading a governed model must not
+    # phone home; a user who wants it can still set the variable to "false" before we get here.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 class MlflowKind:
     """Holds a model saved by MLflow (``mlflow.<flavour>.save_model`` or a downloaded run artifact):
     give the path of the directory that contains its ``MLmodel`` file.
@@ -82,6 +88,7 @@ class MlflowKind:
         if saved.format != FORMAT:
             raise InvalidArtifact(f"the mlflow kind cannot read format {saved.format!r}", details={"kind": self.name})
         directory = _extract(saved.data, kind=self.name)
+        _quiet_telemetry()
         pyfunc = require("mlflow.pyfunc", "mlflow")
         try:
             return pyfunc.load_model(str(directory))
@@ -100,6 +107,7 @@ class MlflowKind:
         )
 
     def predict(self, native: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        _quiet_telemetry()
         exceptions = require("mlflow.exceptions", "mlflow")
         try:
             result = native.predict(_as_mlflow_types(frame, _input_schema(native)))

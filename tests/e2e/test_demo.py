@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from modelsteward import Steward
-from modelsteward.demo.data import FEATURES, applicants
-from modelsteward.demo.seed import DEMO_MODELS, NUMERIC, seed_demo
+from modelsteward.demo.data import FEATURES, NUMERIC, applicants
+from modelsteward.demo.seed import DEMO_MODELS, seed_demo
 
 
 @pytest.fixture(scope="module")
