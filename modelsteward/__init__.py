@@ -39,6 +39,7 @@ from modelsteward.errors import (
     InvalidArtifact,
     InvalidDefinition,
     MissingDependency,
+    ModelFailure,
     NotFound,
     PayloadTooLarge,
     SchemaMismatch,
@@ -47,7 +48,8 @@ from modelsteward.errors import (
     Unauthenticated,
     UnknownKind,
 )
-from modelsteward.steward import LocalSteward, Steward
+from modelsteward.local_steward import LocalSteward
+from modelsteward.steward import Steward
 
 if TYPE_CHECKING:
     from modelsteward.kinds.loaded import LoadedModel
@@ -76,6 +78,7 @@ __all__ = [
     "LoadedModel",
     "LocalSteward",
     "MissingDependency",
+    "ModelFailure",
     "ModelPage",
     "ModelRef",
     "ModelVersion",

@@ -106,6 +106,13 @@ class StoreUnavailable(StewardError):
     http_status = 503
 
 
+class ModelFailure(StewardError):
+    """A model raised while predicting; the request gets a 500 naming its prediction ids."""
+
+    code = "model_error"
+    http_status = 500
+
+
 class MissingDependency(StewardError):
     """An optional extra is needed for this feature; the message says which one to install."""
 
@@ -137,6 +144,7 @@ ERRORS_BY_CODE: dict[str, type[StewardError]] = {
         Forbidden,
         PayloadTooLarge,
         StoreUnavailable,
+        ModelFailure,
         MissingDependency,
         RemoteError,
     )

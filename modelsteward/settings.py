@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     artifact_url: str | None = Field(
         default=None, description="fsspec URL of the artifact store; default: data_dir/artifacts"
     )
+    inference_url: str | None = Field(
+        default=None, description="where the prediction log goes; default: data_dir/inference"
+    )
+    feedback_url: str | None = Field(default=None, description="where ground truth goes; default: data_dir/feedback")
+    log_flush_interval: float = Field(default=1.0, gt=0, le=60, description="seconds between prediction-log flushes")
+    route_refresh_interval: float = Field(default=0.5, gt=0, le=60, description="seconds between route checks")
     user: str = Field(default_factory=_default_user, description="actor recorded for embedded changes")
     db_busy_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a locked database")
     host: str = "127.0.0.1"
@@ -52,6 +58,12 @@ class Settings(BaseSettings):
         if self.artifact_url:
             return self.artifact_url
         return str((self.data_dir / "artifacts").resolve())
+
+    def resolved_inference_url(self) -> str:
+        return self.inference_url or str((self.data_dir / "inference").resolve())
+
+    def resolved_feedback_url(self) -> str:
+        return self.feedback_url or str((self.data_dir / "feedback").resolve())
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -11,6 +11,9 @@ from modelsteward.domain.records import (
     Alias,
     BusinessKPI,
     Dataset,
+    Deployment,
+    DeploymentRevision,
+    DeploymentSpec,
     Event,
     Lineage,
     ModelPage,
@@ -26,9 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
-    from modelsteward.catalog.service import CatalogService
     from modelsteward.kinds.loaded import LoadedModel
-    from modelsteward.settings import Settings
+    from modelsteward.serving.gateway import Served
 
 
 def model_update(
@@ -64,6 +66,49 @@ def model_update(
         raise InvalidArgument(f"invalid {field}: {first['msg']}", details={"field": field}) from e
 
 
+def deployment_spec(
+    *,
+    champion: str | None = None,
+    challengers: dict[str, float] | None = None,
+    shadows: list[str] | None = None,
+    sticky_key: str | None = None,
+    pipeline: dict[str, Any] | str | Path | None = None,
+    log_predictions: bool = True,
+    description: str = "",
+) -> DeploymentSpec:
+    """Validate a route set given as keyword arguments; a pipeline may be a dict, YAML text (a str)
+    or a YAML file (a ``pathlib.Path``)."""
+    from pydantic import ValidationError
+
+    definition: dict[str, Any] | None = None
+    if pipeline is not None:
+        from modelsteward.serving.pipeline import PipelineSpec
+
+        if isinstance(pipeline, dict):
+            parsed = PipelineSpec.model_validate(pipeline)
+        elif isinstance(pipeline, Path):
+            parsed = PipelineSpec.from_file(pipeline)
+        else:  # a string is YAML text, never a path: a server must not read files a client names
+            parsed = PipelineSpec.from_yaml(str(pipeline), source="pipeline")
+        definition = parsed.model_dump(mode="json")
+    try:
+        return DeploymentSpec(
+            champion=champion,
+            challengers=challengers or {},
+            shadows=shadows or [],
+            sticky_key=sticky_key,
+            pipeline=definition,
+            log_predictions=log_predictions,
+            description=description,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "deployment"
+        raise InvalidArgument(
+            f"invalid deployment: {first['msg'].removeprefix('Value error, ')}", details={"field": field}
+        ) from e
+
+
 class Steward(abc.ABC):
     """Model Steward's one interface.
 
@@ -84,6 +129,8 @@ class Steward(abc.ABC):
 
                 cls = RemoteSteward
             else:
+                from modelsteward.local_steward import LocalSteward
+
                 cls = LocalSteward
         return super().__new__(cls)
 
@@ -278,6 +325,59 @@ class Steward(abc.ABC):
             progress=progress,
         )
 
+    # -- deployments --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def deploy(
+        self,
+        name: str,
+        champion: str | None = None,
+        *,
+        challengers: dict[str, float] | None = None,
+        shadows: list[str] | None = None,
+        sticky_key: str | None = None,
+        pipeline: dict[str, Any] | str | Path | None = None,
+        log_predictions: bool = True,
+        description: str = "",
+    ) -> Deployment:
+        """Create or change the route set ``name``.
+
+        ``champion`` answers (usually ``"credit-risk@production"``); ``challengers`` maps references to
+        their share of traffic (A/B, canary); ``shadows`` receive a copy of every request and are
+        only logged; ``sticky_key`` names a request field whose hash picks the arm. Instead of a
+        champion, ``pipeline`` (a dict, YAML text, or a ``pathlib.Path`` to a YAML file) serves a
+        graph of steps.
+        Moving an alias later re-routes live traffic without a redeploy.
+        """
+
+    @abc.abstractmethod
+    def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
+        """Change the challengers' shares, e.g. a canary step from 0.05 to 0.25 (1.0: all traffic)."""
+
+    @abc.abstractmethod
+    def undeploy(self, name: str) -> Deployment:
+        """Stop serving ``name`` (its history stays; ``rollback`` brings it back)."""
+
+    @abc.abstractmethod
+    def rollback(self, name: str) -> Deployment:
+        """Return to the route set before the last change, atomically."""
+
+    @abc.abstractmethod
+    def get_deployment(self, name: str) -> Deployment:
+        """A deployment with its arms as they resolve now."""
+
+    @abc.abstractmethod
+    def list_deployments(self, *, status: str | None = None) -> list[Deployment]:
+        """Every deployment (``status="active"`` for the served ones)."""
+
+    @abc.abstractmethod
+    def deployment_history(self, name: str) -> list[DeploymentRevision]:
+        """A deployment's revisions, newest first."""
+
+    @abc.abstractmethod
+    def serve(self, name: str, data: Any, *, request_id: str | None = None) -> Served:
+        """Send one request through deployment ``name``'s route set, as the gateway does."""
+
     # -- the trail ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -292,100 +392,3 @@ class Steward(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class LocalSteward(Steward):
-    """The embedded body: the services run in this process, on the configured store."""
-
-    def __init__(
-        self,
-        data_dir: str | Path | None = None,
-        *,
-        url: None = None,
-        token: None = None,
-        settings: Settings | None = None,
-        actor: str | None = None,
-    ) -> None:
-        from modelsteward.catalog.service import CatalogService
-        from modelsteward.settings import Settings
-        from modelsteward.store.artifacts import ArtifactStore
-        from modelsteward.store.database import Database
-
-        if settings is None:
-            settings = Settings(data_dir=Path(data_dir)) if data_dir is not None else Settings()
-        elif data_dir is not None:
-            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
-        self.settings = settings
-        self.actor = actor or settings.user
-        self.db = Database(settings.resolved_database_url(), busy_timeout=settings.db_busy_timeout)
-        self.db.migrate()
-        self.catalog: CatalogService = CatalogService(self.db, ArtifactStore(settings.resolved_artifact_url()))
-
-    def __repr__(self) -> str:
-        return f"<LocalSteward {self.db.safe_url}>"
-
-    def acting_as(self, actor: str) -> LocalSteward:
-        """The same steward (same store, same caches) recording changes in ``actor``'s name."""
-        clone = object.__new__(LocalSteward)
-        clone.__dict__.update(self.__dict__)
-        clone.actor = actor
-        return clone
-
-    def register_prepared(self, registration: Registration) -> ModelVersion:
-        return self.catalog.register(registration, actor=self.actor)
-
-    def register_upload(self, registration: Registration) -> ModelVersion:
-        """Record a registration that arrived over the network, after checking its artifact."""
-        return self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor)
-
-    def get_model(self, name: str) -> RegisteredModel:
-        return self.catalog.get_model(name)
-
-    def update_model(self, name: str, **fields: Any) -> RegisteredModel:
-        return self.catalog.update_model(name, model_update(**fields), actor=self.actor)
-
-    def search_models(self, **filters: Any) -> ModelPage:
-        return self.catalog.search_models(**filters)
-
-    def get_version(self, ref: str) -> ModelVersion:
-        return self.catalog.get_version(ref)
-
-    def list_versions(
-        self, name: str | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[VersionSummary]:
-        return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
-
-    def count_versions(self, name: str | None = None) -> int:
-        return self.catalog.list_versions(name, limit=0)[1]
-
-    def get_lineage(self, ref: str) -> Lineage:
-        return self.catalog.lineage(ref)
-
-    def get_dataset(self, content_hash: str) -> Dataset:
-        return self.catalog.get_dataset(content_hash)
-
-    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
-        return self.catalog.set_alias(name, alias, version, actor=self.actor, expected_version=expected_version)
-
-    def delete_alias(self, name: str, alias: str) -> None:
-        self.catalog.delete_alias(name, alias, actor=self.actor)
-
-    def list_aliases(self, name: str) -> list[Alias]:
-        return self.catalog.list_aliases(name)
-
-    def load_model(self, ref: str) -> LoadedModel:
-        return self.catalog.load(self.catalog.get_version(ref))
-
-    def predict(self, ref: str, data: Any) -> pd.DataFrame:
-        return self.load_model(ref).predict(data)
-
-    def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
-        """A version and its artifact, hash-checked (the remote body downloads through this)."""
-        version = self.catalog.get_version(ref)
-        return version, self.catalog.artifact_bytes(version)
-
-    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
-        return self.catalog.list_events(model=model, limit=limit)
-
-    def close(self) -> None:
-        self.db.dispose()

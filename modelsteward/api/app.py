@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,8 +13,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelsteward import __version__
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
+from modelsteward.api.routes_deployments import router as deployments_router
+from modelsteward.api.routes_inference import router as inference_router
+from modelsteward.local_steward import LocalSteward
+from modelsteward.serving.metrics import ServingMetrics
 from modelsteward.settings import Settings
-from modelsteward.steward import LocalSteward
 
 
 class BodyLimit:
@@ -44,7 +49,20 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     """Build the API over ``steward`` (or a new embedded one on ``settings``)."""
     settings = settings or Settings()
     steward = steward or LocalSteward(settings=settings)
+    metrics = ServingMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The gateway and its logs belong to the worker process that serves: start them here, after
+        # any fork, and flush them on shutdown (SIGTERM/SIGINT) so nothing acknowledged is lost.
+        steward.start_serving(on_served=metrics.observe_model)
+        try:
+            yield
+        finally:
+            steward.stop_serving()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Model Steward",
         version=__version__,
         description="Catalogue, serve, monitor and govern every model. Errors answer "
@@ -52,9 +70,12 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     )
     app.state.settings = settings
     app.state.steward = steward
+    app.state.metrics = metrics
     app.state.anonymous_actor = "anonymous" if settings.api_token is None else "reader"
     install_error_handlers(app)
     app.include_router(catalog_router)
+    app.include_router(deployments_router)
+    app.include_router(inference_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

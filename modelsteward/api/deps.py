@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from modelsteward.errors import Unauthenticated
-from modelsteward.steward import LocalSteward
+from modelsteward.local_steward import LocalSteward
 
 
 def _bearer(request: Request) -> str | None:

@@ -40,8 +40,8 @@ def up(
     import uvicorn
 
     from modelsteward.api.app import create_app
+    from modelsteward.local_steward import LocalSteward
     from modelsteward.settings import Settings
-    from modelsteward.steward import LocalSteward
 
     overrides: dict[str, object] = {"host": host, "port": port}
     if data_dir is not None:

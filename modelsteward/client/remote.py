@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -14,6 +15,8 @@ import httpx
 from modelsteward.domain.records import (
     Alias,
     Dataset,
+    Deployment,
+    DeploymentRevision,
     Event,
     Lineage,
     ModelPage,
@@ -23,13 +26,14 @@ from modelsteward.domain.records import (
 )
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import IntegrityError, RemoteError, StoreUnavailable, error_from_dict
-from modelsteward.steward import Steward, model_update
+from modelsteward.steward import Steward, deployment_spec, model_update
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
     from modelsteward.kinds.loaded import LoadedModel
+    from modelsteward.serving.gateway import Served
 
 
 class RemoteSteward(Steward):
@@ -250,6 +254,76 @@ class RemoteSteward(Steward):
         out.index = frame.index
         return out
 
+    # -- deployments --------------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        name: str,
+        champion: str | None = None,
+        *,
+        challengers: dict[str, float] | None = None,
+        shadows: list[str] | None = None,
+        sticky_key: str | None = None,
+        pipeline: dict[str, Any] | str | Path | None = None,
+        log_predictions: bool = True,
+        description: str = "",
+    ) -> Deployment:
+        spec = deployment_spec(
+            champion=champion,
+            challengers=challengers,
+            shadows=shadows,
+            sticky_key=sticky_key,
+            pipeline=pipeline,
+            log_predictions=log_predictions,
+            description=description,
+        )
+        body = self._json("PUT", f"{_deployment_path(name)}", json=spec.model_dump(mode="json"))
+        return Deployment.model_validate(body)
+
+    def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
+        body = self._json("PUT", f"{_deployment_path(name)}/traffic", json={"challengers": challengers})
+        return Deployment.model_validate(body)
+
+    def undeploy(self, name: str) -> Deployment:
+        return Deployment.model_validate(self._json("DELETE", f"{_deployment_path(name)}"))
+
+    def rollback(self, name: str) -> Deployment:
+        return Deployment.model_validate(self._json("POST", f"{_deployment_path(name)}/rollback"))
+
+    def get_deployment(self, name: str) -> Deployment:
+        return Deployment.model_validate(self._json("GET", f"{_deployment_path(name)}"))
+
+    def list_deployments(self, *, status: str | None = None) -> list[Deployment]:
+        params = {"status": status} if status else {}
+        return [Deployment.model_validate(d) for d in self._json("GET", "/api/v1/deployments", params=params)]
+
+    def deployment_history(self, name: str) -> list[DeploymentRevision]:
+        body = self._json("GET", f"{_deployment_path(name)}/history")
+        return [DeploymentRevision.model_validate(r) for r in body]
+
+    def serve(self, name: str, data: Any, *, request_id: str | None = None) -> Served:
+        import pandas as pd
+
+        from modelsteward.serving.gateway import Served
+        from modelsteward.stats.schema import to_frame
+
+        frame = to_frame(data)
+        records = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+        payload: dict[str, Any] = {"dataframe_split": {"columns": records["columns"], "data": records["data"]}}
+        if request_id is not None:
+            payload["id"] = request_id
+        response = self._request("POST", f"{_deployment_path(name)}/predict", json=payload)
+        body = response.json()
+        outputs = pd.DataFrame.from_records(body["predictions"], columns=body["columns"])
+        outputs.index = frame.index
+        return Served(
+            deployment=name,
+            request_id=body["id"],
+            prediction_ids=body["prediction_ids"],
+            outputs=outputs,
+            versions=body["model_version"].split(","),
+        )
+
     # -- the trail ----------------------------------------------------------------------------------
 
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
@@ -260,3 +334,7 @@ class RemoteSteward(Steward):
 
     def close(self) -> None:
         self._http.close()
+
+
+def _deployment_path(name: str) -> str:
+    return f"/api/v1/deployments/{check_name(name, field='deployment')}"

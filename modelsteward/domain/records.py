@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ColumnType = Literal["integer", "number", "string", "boolean", "datetime"]
 RiskTier = Literal["low", "medium", "high", "critical"]
@@ -237,6 +237,81 @@ class Event(Record):
     model: str | None = None
     version: int | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentSpec(Record):
+    """A route set: who answers a deployment's requests, who is tried beside it, who only listens.
+
+    ``champion`` answers by default (usually ``name@production``); ``challengers`` maps references to
+    the share of traffic they take (A/B or canary; the champion keeps the rest); ``shadows`` get a
+    copy of every request, their answers are logged and never returned; ``sticky_key`` names a
+    request field whose hash picks the arm, so one customer always meets the same model. A
+    deployment can instead be a ``pipeline`` of steps (see ``modelsteward.serving.pipeline``).
+    """
+
+    champion: str | None = None
+    challengers: dict[str, float] = Field(default_factory=dict)
+    shadows: list[str] = Field(default_factory=list)
+    sticky_key: str | None = Field(default=None, min_length=1, max_length=128)
+    pipeline: dict[str, Any] | None = None
+    log_predictions: bool = True
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> DeploymentSpec:
+        if (self.champion is None) == (self.pipeline is None):
+            raise ValueError("give exactly one of champion (a model reference) and pipeline")
+        if self.pipeline is not None and (self.challengers or self.shadows):
+            raise ValueError("a pipeline deployment has no challengers or shadows; its steps name their models")
+        for ref, weight in self.challengers.items():
+            if not 0 < weight <= 1:
+                raise ValueError(f"the weight of challenger {ref!r} must be in (0, 1], got {weight}")
+        if sum(self.challengers.values()) > 1 + 1e-9:
+            raise ValueError("challenger weights add up to more than 1")
+        refs = [r for r in [self.champion, *self.challengers, *self.shadows] if r is not None]
+        if len(set(refs)) != len(refs):
+            raise ValueError("a reference appears in more than one arm")
+        return self
+
+    @property
+    def refs(self) -> list[str]:
+        return [r for r in [self.champion, *self.challengers, *self.shadows] if r is not None]
+
+
+class RouteArm(Record):
+    """One arm of a deployment as it resolves now: its role, reference, version and traffic share."""
+
+    role: Literal["champion", "challenger", "shadow"]
+    ref: str
+    version: str
+    weight: float
+
+
+class Deployment(Record):
+    """A named, versioned route set. Every change makes a new ``revision``; ``rollback`` returns to
+    the route set before the last change."""
+
+    name: str
+    revision: int
+    status: Literal["active", "retired"]
+    spec: DeploymentSpec
+    arms: list[RouteArm] = Field(default_factory=list)
+    created_by: str | None = None
+    created_at: datetime
+    updated_by: str | None = None
+    updated_at: datetime
+
+
+class DeploymentRevision(Record):
+    """One entry in a deployment's history."""
+
+    revision: int
+    action: Literal["deploy", "traffic", "rollback", "undeploy"]
+    spec: DeploymentSpec
+    status: Literal["active", "retired"]
+    parent: int | None = None
+    created_by: str | None = None
+    created_at: datetime
 
 
 class ModelPage(Record):

@@ -120,3 +120,30 @@ catalog_state = sa.Table(
 )
 
 GENESIS_HASH = "0" * 64
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_by", sa.String(256)),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+deployment_revisions = sa.Table(
+    "deployment_revisions",
+    metadata,
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("parent", sa.Integer),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+)

@@ -1,0 +1,294 @@
+"""The embedded body of the facade: the services run in this process, on the configured store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelsteward.domain.records import (
+    Alias,
+    Dataset,
+    Deployment,
+    DeploymentRevision,
+    DeploymentSpec,
+    Event,
+    Lineage,
+    ModelPage,
+    ModelVersion,
+    RegisteredModel,
+    Signature,
+    VersionSummary,
+)
+from modelsteward.steward import Steward, deployment_spec, model_update
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelsteward.catalog.registration import Registration
+    from modelsteward.catalog.service import CatalogService
+    from modelsteward.kinds.loaded import LoadedModel
+    from modelsteward.serving.deployments import DeploymentService
+    from modelsteward.serving.gateway import Gateway, Served
+    from modelsteward.settings import Settings
+
+
+class LocalSteward(Steward):
+    """The embedded body: the services run in this process, on the configured store."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        url: None = None,
+        token: None = None,
+        settings: Settings | None = None,
+        actor: str | None = None,
+    ) -> None:
+        from modelsteward.catalog.service import CatalogService
+        from modelsteward.settings import Settings
+        from modelsteward.store.artifacts import ArtifactStore
+        from modelsteward.store.database import Database
+
+        if settings is None:
+            settings = Settings(data_dir=Path(data_dir)) if data_dir is not None else Settings()
+        elif data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        self.settings = settings
+        self.actor = actor or settings.user
+        self.db = Database(settings.resolved_database_url(), busy_timeout=settings.db_busy_timeout)
+        self.db.migrate()
+        self.catalog: CatalogService = CatalogService(self.db, ArtifactStore(settings.resolved_artifact_url()))
+        from modelsteward.serving.deployments import DeploymentService
+
+        self.deployments: DeploymentService = DeploymentService(
+            self.db, self.catalog, check_pipeline=self._check_pipeline
+        )
+        self._gateway: Gateway | None = None
+        self._feedback: Any = None
+        self._gateway_lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<LocalSteward {self.db.safe_url}>"
+
+    def acting_as(self, actor: str) -> LocalSteward:
+        """The same steward (same store, same caches) recording changes in ``actor``'s name."""
+        clone = object.__new__(LocalSteward)
+        clone.__dict__.update(self.__dict__)
+        clone.actor = actor
+        return clone
+
+    def register_prepared(self, registration: Registration) -> ModelVersion:
+        return self.catalog.register(registration, actor=self.actor)
+
+    def register_upload(self, registration: Registration) -> ModelVersion:
+        """Record a registration that arrived over the network, after checking its artifact."""
+        return self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.catalog.get_model(name)
+
+    def update_model(self, name: str, **fields: Any) -> RegisteredModel:
+        return self.catalog.update_model(name, model_update(**fields), actor=self.actor)
+
+    def search_models(self, **filters: Any) -> ModelPage:
+        return self.catalog.search_models(**filters)
+
+    def get_version(self, ref: str) -> ModelVersion:
+        return self.catalog.get_version(ref)
+
+    def list_versions(
+        self, name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[VersionSummary]:
+        return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
+
+    def count_versions(self, name: str | None = None) -> int:
+        return self.catalog.list_versions(name, limit=0)[1]
+
+    def get_lineage(self, ref: str) -> Lineage:
+        lineage = self.catalog.lineage(ref)
+        downstream = self.deployments.downstream(self.catalog.get_version(lineage.version))
+        return lineage.model_copy(update={"downstream": downstream})
+
+    def get_dataset(self, content_hash: str) -> Dataset:
+        return self.catalog.get_dataset(content_hash)
+
+    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
+        return self.catalog.set_alias(name, alias, version, actor=self.actor, expected_version=expected_version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.catalog.delete_alias(name, alias, actor=self.actor)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        return self.catalog.list_aliases(name)
+
+    def load_model(self, ref: str) -> LoadedModel:
+        return self.catalog.load(self.catalog.get_version(ref))
+
+    def predict(self, ref: str, data: Any) -> pd.DataFrame:
+        return self.load_model(ref).predict(data)
+
+    def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
+        """A version and its artifact, hash-checked (the remote body downloads through this)."""
+        version = self.catalog.get_version(ref)
+        return version, self.catalog.artifact_bytes(version)
+
+    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+        return self.catalog.list_events(model=model, limit=limit)
+
+    # -- deployments and the gateway ----------------------------------------------------------------
+
+    def _check_pipeline(self, definition: dict[str, Any]) -> None:
+        from modelsteward.serving.pipeline import PipelineSpec, bind
+
+        spec = PipelineSpec.model_validate(definition)
+        bind(
+            spec, lambda ref: self.catalog.load(self.catalog.get_version(ref)), context=self._pipeline_context()
+        ).close()
+
+    def _pipeline_context(self) -> dict[str, str]:
+        return {"DATA_DIR": str(self.settings.data_dir.resolve())}
+
+    def _bind_pipeline(self, definition: dict[str, Any], resolve: Callable[[str], LoadedModel]) -> Any:
+        from modelsteward.serving.pipeline import PipelineSpec, bind
+
+        return bind(PipelineSpec.model_validate(definition), resolve, context=self._pipeline_context())
+
+    def deploy(
+        self,
+        name: str,
+        champion: str | None = None,
+        *,
+        challengers: dict[str, float] | None = None,
+        shadows: list[str] | None = None,
+        sticky_key: str | None = None,
+        pipeline: dict[str, Any] | str | Path | None = None,
+        log_predictions: bool = True,
+        description: str = "",
+    ) -> Deployment:
+        spec = deployment_spec(
+            champion=champion,
+            challengers=challengers,
+            shadows=shadows,
+            sticky_key=sticky_key,
+            pipeline=pipeline,
+            log_predictions=log_predictions,
+            description=description,
+        )
+        return self.deployments.deploy(name, spec, actor=self.actor)
+
+    def deploy_spec(self, name: str, spec: DeploymentSpec) -> Deployment:
+        return self.deployments.deploy(name, spec, actor=self.actor)
+
+    def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
+        return self.deployments.set_traffic(name, challengers, actor=self.actor)
+
+    def undeploy(self, name: str) -> Deployment:
+        return self.deployments.undeploy(name, actor=self.actor)
+
+    def rollback(self, name: str) -> Deployment:
+        return self.deployments.rollback(name, actor=self.actor)
+
+    def get_deployment(self, name: str) -> Deployment:
+        return self.deployments.get(name)
+
+    def list_deployments(self, *, status: str | None = None) -> list[Deployment]:
+        return self.deployments.list(status=status)
+
+    def deployment_history(self, name: str) -> list[DeploymentRevision]:
+        return self.deployments.history(name)
+
+    @property
+    def gateway(self) -> Gateway:
+        """The in-process gateway (started on first use; ``steward up`` starts it at boot)."""
+        if self._gateway is None:
+            self.start_serving()
+        assert self._gateway is not None
+        return self._gateway
+
+    def start_serving(self, *, on_served: Callable[[str, str, str, str, float], None] | None = None) -> Gateway:
+        """Start the gateway and the prediction and feedback logs of this process (idempotent)."""
+        with self._gateway_lock:
+            if self._gateway is None:
+                from modelsteward.serving.feedback_log import FeedbackLog
+                from modelsteward.serving.gateway import Gateway
+                from modelsteward.serving.prediction_log import PredictionLog, default_worker_name
+
+                worker = default_worker_name()
+                sink = PredictionLog(
+                    self.settings.resolved_inference_url(),
+                    worker=worker,
+                    flush_interval=self.settings.log_flush_interval,
+                )
+                self._feedback = FeedbackLog(
+                    self.settings.resolved_feedback_url(),
+                    worker=worker,
+                    flush_interval=self.settings.log_flush_interval,
+                )
+                gateway = Gateway(
+                    self.catalog,
+                    self.deployments,
+                    sink,
+                    refresh_interval=self.settings.route_refresh_interval,
+                    bind_pipeline=self._bind_pipeline,
+                    on_served=on_served,
+                )
+                gateway.start()
+                self._gateway = gateway
+        return self._gateway
+
+    def stop_serving(self) -> None:
+        """Stop the gateway: finish shadows, then flush both logs (nothing acknowledged is lost)."""
+        with self._gateway_lock:
+            if self._gateway is not None:
+                self._gateway.close()
+                self._gateway.sink.close()  # type: ignore[union-attr]
+                self._gateway = None
+            if self._feedback is not None:
+                self._feedback.close()
+                self._feedback = None
+
+    def serve(
+        self, name: str, data: Any, *, request_id: str | None = None, checked_against: Signature | None = None
+    ) -> Served:
+        from modelsteward.stats.schema import to_frame
+
+        return self.gateway.serve(name, to_frame(data), request_id=request_id, checked_against=checked_against)
+
+    def serving_signature(self, name: str) -> Signature | None:
+        """What a deployment's requests carry (its champion's or pipeline's inputs), from memory."""
+        return self.gateway.route(name).signature
+
+    def serving_description(self, name: str) -> dict[str, Any]:
+        route = self.gateway.route(name)
+        versions = [arm.version for arm in route.arms] or sorted(getattr(route.pipeline, "versions", {}).values())
+        return {"signature": route.signature, "versions": versions, "revision": route.revision}
+
+    def send_feedback(self, name: str, rows: list[dict[str, Any]]) -> int:
+        """Record ground truth: each row has ``prediction_id`` and ``actual`` and/or ``actual_<name>``
+        values (and optionally ``ts``, when the outcome was observed). Returns the rows accepted."""
+        from modelsteward.serving.feedback_rows import feedback_batch
+
+        self.deployments.get(name)  # NotFound for an unknown deployment
+        batch = feedback_batch(rows)
+        self.start_serving()  # the feedback log starts with the gateway
+        assert self._feedback is not None
+        self._feedback.append(name, batch)
+        return len(batch.prediction_ids)
+
+    def serving_stats(self) -> dict[str, float]:
+        """Counters for /metrics: the log's queue and writes, shadows dropped."""
+        if self._gateway is None:
+            return {}
+        sink = self._gateway.sink
+        return {
+            "log_queue_rows": float(getattr(sink, "queue_depth", 0)),
+            "log_rows_written": float(getattr(sink, "rows_written", 0)),
+            "log_write_errors": float(getattr(sink, "write_errors", 0)),
+            "shadows_dropped": float(self._gateway.shadows_dropped),
+        }
+
+    def close(self) -> None:
+        self.stop_serving()
+        self.db.dispose()

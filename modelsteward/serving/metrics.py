@@ -1,0 +1,106 @@
+"""Technical metrics for Prometheus: requests, errors and latency per deployment, arm and version."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServingMetrics:
+    """One set of metrics per server. With ``PROMETHEUS_MULTIPROC_DIR`` set (``steward up --workers
+    N`` sets it), every worker writes its own files and ``/metrics`` reports the sum over workers."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # In multiprocess mode the values live in per-process files; a private registry is still
+        # what keeps two apps in one process (tests) from colliding.
+        self.registry = CollectorRegistry()
+        labels = ["deployment", "arm", "version"]
+        self.requests = Counter(
+            "steward_predictions_requests",
+            "Requests answered per deployment, arm, version and outcome",
+            [*labels, "status"],
+            registry=self.registry,
+        )
+        self.model_latency = Histogram(
+            "steward_model_latency_seconds",
+            "Time spent in the model's predict, per deployment, arm and version",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "steward_request_latency_seconds",
+            "Time from the request's arrival to its answer (decode, route, predict, encode), per protocol",
+            ["deployment", "protocol", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.log_queue = Gauge(
+            "steward_prediction_log_queue_rows",
+            "Predictions held in memory, not yet written to the log",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.log_rows = Gauge(
+            "steward_prediction_log_rows_written",
+            "Predictions written to the log by this process since it started",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.log_errors = Gauge(
+            "steward_prediction_log_write_errors",
+            "Failed attempts to write the prediction log (retried, nothing dropped)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.shadows_dropped = Gauge(
+            "steward_shadow_requests_dropped",
+            "Shadow predictions skipped because too many were waiting",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, ...], Any] = {}
+
+    def observe_model(self, deployment: str, arm: str, version: str, status: str, latency_ms: float) -> None:
+        key = (deployment, arm, version, status)
+        children = self._children.get(key)
+        if children is None:
+            # Looking label children up costs microseconds; the request path keeps them at hand.
+            children = (
+                self.requests.labels(deployment, arm, version, status),
+                self.model_latency.labels(deployment, arm, version),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(latency_ms / 1000)
+
+    def observe_request(self, deployment: str, protocol: str, status: int, seconds: float) -> None:
+        key = (deployment, protocol, str(status))
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.request_latency.labels(*key)
+            self._request_children[key] = child
+        child.observe(seconds)
+
+    def render(self, stats: dict[str, float] | None = None) -> bytes:
+        """The text exposition; ``stats`` are the gateway's current counters (``serving_stats()``)."""
+        for key, gauge in (
+            ("log_queue_rows", self.log_queue),
+            ("log_rows_written", self.log_rows),
+            ("log_write_errors", self.log_errors),
+            ("shadows_dropped", self.shadows_dropped),
+        ):
+            if stats and key in stats:
+                gauge.set(stats[key])
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
