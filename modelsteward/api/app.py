@@ -100,3 +100,9 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process when ``steward up --workers N`` runs several: settings come
+    from the ``STEWARD_*`` variables the parent process set."""
+    return create_app(Settings())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,6 +34,7 @@ def up(
             help="serve changes without a token on a non-loopback address (not for production)",
         ),
     ] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes sharing the store")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Start the Model Steward server (API docs at /docs)."""
@@ -60,11 +61,44 @@ def up(
         with console.status("seeding the Northwind Bank demo..."):
             summary = seed_demo(steward)
         console.print(summary)
-    app_ = create_app(settings, steward=steward)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(
         f"[bold green]Model Steward[/] is running at [bold]http://{shown_host}:{port}[/] "
-        f"(API docs: http://{shown_host}:{port}/docs; data: {settings.data_dir.resolve()}). Ctrl+C stops it.",
+        f"(API docs: http://{shown_host}:{port}/docs; data: {settings.data_dir.resolve()}; "
+        f"{workers} worker{'s' if workers > 1 else ''}). Ctrl+C stops it.",
         highlight=False,
     )
-    uvicorn.run(app_, host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(create_app(settings, steward=steward), host=host, port=port, log_level=log_level)
+        return
+    steward.close()
+    _run_workers(settings, workers=workers, log_level=log_level)
+
+
+def _run_workers(settings: Any, *, workers: int, log_level: str) -> None:
+    """Several worker processes: each builds its own app from the environment set here, owns its
+    prediction-log writer, and reports metrics through Prometheus' multiprocess files."""
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    os.environ["STEWARD_DATA_DIR"] = str(settings.data_dir.resolve())
+    for key in ("database_url", "artifact_url", "inference_url", "feedback_url"):
+        value = getattr(settings, key)
+        if value:
+            os.environ[f"STEWARD_{key.upper()}"] = value
+    metrics_dir = tempfile.mkdtemp(prefix="steward-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "modelsteward.api.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level=log_level,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

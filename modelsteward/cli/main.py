@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from modelsteward.cli import commands_deployments, commands_models, commands_server  # noqa: F401 - registers the commands
+from modelsteward.cli import (  # noqa: F401 - importing a module registers its commands
+    commands_deployments,
+    commands_models,
+    commands_package,
+    commands_server,
+)
 from modelsteward.cli.common import app, console, handle_errors
 
 __all__ = ["app", "run"]

@@ -203,6 +203,19 @@ class RemoteSteward(Steward):
 
     # -- using models -------------------------------------------------------------------------------
 
+    def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
+        """A version and its artifact, downloaded and checked against the registered sha256."""
+        version = self.get_version(ref)
+        data = self._request("GET", f"/api/v1/models/{version.name}/versions/{version.version}/artifact").content
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != version.artifact.sha256:
+            raise IntegrityError(
+                f"the artifact of {version.ref} downloaded with sha256 {actual[:12]}... but "
+                f"{version.artifact.sha256[:12]}... was registered; refusing to use it",
+                details={"model_version": version.ref},
+            )
+        return version, data
+
     def load_model(self, ref: str) -> LoadedModel:
         from modelsteward.kinds.base import SavedModel
         from modelsteward.kinds.loaded import LoadedModel

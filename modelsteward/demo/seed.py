@@ -36,6 +36,7 @@ KPIS = [
     },
 ]
 DEMO_MODELS = ("credit-risk", "credit-risk-onnx", "credit-policy", "limit-allocation", "affordability")
+DEMO_DEPLOYMENTS = ("credit-risk", "credit-policy", "affordability", "credit-decision")
 
 
 def definition(name: str) -> Path:
@@ -79,7 +80,8 @@ def _onnx_export(pipeline: Any) -> Any:
 def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000) -> str:
     """Register the demo models unless they are there already; returns a one-line summary."""
     existing = {m.name for m in st.list_models()}
-    if set(DEMO_MODELS) <= existing:
+    deployed = {d.name for d in st.list_deployments()}
+    if set(DEMO_MODELS) <= existing and set(DEMO_DEPLOYMENTS) <= deployed:
         return "the Northwind Bank demo is already seeded"
 
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -199,7 +201,28 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000) 
             **common,
         )
         st.set_alias("affordability", "production", v.version)
-    return f"seeded the Northwind Bank demo: {', '.join(DEMO_MODELS)} ({rows} generated applicants)"
+    _deploy(st, folder.parent, data, deployed)
+    return (
+        f"seeded the Northwind Bank demo: models {', '.join(DEMO_MODELS)}; deployments "
+        f"{', '.join(DEMO_DEPLOYMENTS)} ({rows} generated applicants)"
+    )
+
+
+def _deploy(st: Steward, data_dir: Path, data: pd.DataFrame, deployed: set[str]) -> None:
+    """The deployments the demo serves: each model behind its production alias, and the credit
+    decision pipeline (bureau lookup -> risk score -> policy -> limit allocation)."""
+    from modelsteward.demo.bureau import write_bureau
+
+    write_bureau(data_dir, data)
+    for name in ("credit-risk", "credit-policy", "affordability"):
+        if name not in deployed:
+            st.deploy(name, f"{name}@production", description=f"{name} as the business calls it")
+    if "credit-decision" not in deployed:
+        st.deploy(
+            "credit-decision",
+            pipeline=definition("credit_decision.yaml"),
+            description="Northwind Bank's consumer-credit decision, end to end",
+        )
 
 
 def _onnx_frame(frame: pd.DataFrame) -> pd.DataFrame:

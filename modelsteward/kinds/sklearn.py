@@ -55,9 +55,7 @@ class SklearnKind:
                 # Third-party types (XGBoost, LightGBM, user classes): make sure skops reads them back,
                 # else fall back to pickle. scikit-learn's own types always round-trip.
                 native = sio.loads(data, trusted=trusted)
-            return SavedModel(
-                data=data, format="skops", metadata={**metadata, "trusted_types": trusted}, native=native
-            )
+            return SavedModel(data=data, format="skops", metadata={**metadata, "trusted_types": trusted}, native=native)
         except Exception:  # noqa: BLE001 - any skops failure means: fall back to pickle
             data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
             return SavedModel(data=data, format="pickle", metadata=metadata)

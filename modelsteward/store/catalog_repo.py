@@ -263,9 +263,7 @@ def _resolver(dialect: str, by: str) -> sa.Select[Any]:
 def resolve(conn: Connection, name: str, *, version: int | None, alias: str | None) -> tuple[int, list[str]] | None:
     """The id of the version a reference names and its current aliases (sorted), in one statement."""
     by = "alias" if alias is not None else "version" if version is not None else "latest"
-    row = conn.execute(
-        _resolver(conn.dialect.name, by), {"name": name, "alias": alias, "version": version}
-    ).first()
+    row = conn.execute(_resolver(conn.dialect.name, by), {"name": name, "alias": alias, "version": version}).first()
     if row is None:
         return None
     return row[0], sorted(row[1].split(",")) if row[1] else []

@@ -196,6 +196,8 @@ def test_feedback_is_recorded(st: LocalSteward) -> None:
     with pytest.raises(NotFound):
         st.send_feedback("ghost", [{"prediction_id": "x", "actual": 1}])
     st.stop_serving()
-    joined = join_feedback(st.settings.resolved_inference_url(), st.settings.resolved_feedback_url(), deployment="scoring")
+    joined = join_feedback(
+        st.settings.resolved_inference_url(), st.settings.resolved_feedback_url(), deployment="scoring"
+    )
     assert sorted(joined["prediction_id"]) == sorted(served.prediction_ids)
     assert joined["actual"].tolist() == [1, 1, 1]

@@ -13,9 +13,7 @@ from modelsteward.serving import routing
 def test_weights_split_requests_within_tolerance() -> None:
     bounds = routing.cumulative([0.2, 0.8])
     rng = np.random.default_rng(1)
-    arms = np.concatenate(
-        [routing.choose_for_request(bounds, 1, rng=rng, keys=None, salt="x") for _ in range(20_000)]
-    )
+    arms = np.concatenate([routing.choose_for_request(bounds, 1, rng=rng, keys=None, salt="x") for _ in range(20_000)])
     share = (arms == 0).mean()
     # 20,000 Bernoulli(0.2) draws: the standard error is 0.0028, so 0.02 is over seven of them.
     assert abs(share - 0.2) < 0.02
