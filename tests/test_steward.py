@@ -177,3 +177,20 @@ def test_score_file_in_chunks(steward, numeric_model, tmp_path: Path) -> None:
     assert seen[-1] == len(X) and len(seen) == -(-len(X) // 64)
     assert list(out["applicant_id"]) == list(range(len(X)))
     np.testing.assert_array_equal(out["prediction"].to_numpy(), model.predict(X))
+
+
+def test_deploy_serve_and_roll_back(steward, numeric_model) -> None:
+    model, X = numeric_model
+    for _ in range(2):
+        steward.register_model("risk", model, input_example=X.head())
+    steward.set_alias("risk", "production", 1)
+    deployment = steward.deploy("risk", "risk@production", challengers={"risk/2": 0.5}, sticky_key="customer_id")
+    assert {a.role: a.version for a in deployment.arms} == {"champion": "risk/1", "challenger": "risk/2"}
+    served = steward.serve("risk", X.head(20).assign(customer_id=range(20)), request_id="sdk")
+    assert served.prediction_ids[0] == "sdk-0" and len(served.outputs) == 20
+    np.testing.assert_array_equal(served.outputs["prediction"].to_numpy(), model.predict(X.head(20)))
+    steward.set_traffic("risk", {"risk/2": 0.25})
+    assert steward.rollback("risk").spec.challengers == {"risk/2": 0.5}
+    assert [d.name for d in steward.list_deployments(status="active")] == ["risk"]
+    assert steward.get_deployment("risk").revision == 3
+    assert steward.undeploy("risk").status == "retired"
