@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_protocols.py
+	$(BIN)/python bench/bench_prediction_log.py
+	$(BIN)/python bench/bench_serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
