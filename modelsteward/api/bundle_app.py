@@ -23,7 +23,8 @@ from modelsteward.api.app import BodyLimit
 from modelsteward.api.errors import install_error_handlers
 from modelsteward.api.routes_inference import JSON, REQUEST_HEADER, VERSION_HEADER
 from modelsteward.errors import InvalidArgument, NotFound, StewardError
-from modelsteward.serving.packaging import DEFAULT_PORT, BundleServer, open_bundle, read_manifest
+from modelsteward.serving.bundle_files import DEFAULT_PORT
+from modelsteward.serving.bundle_runtime import BundleServer, open_bundle, read_manifest
 from modelsteward.serving.protocols import (
     HEADER_LENGTH,
     decode_json_request,

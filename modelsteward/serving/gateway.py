@@ -84,6 +84,77 @@ class PredictionSink(Protocol):
     def append(self, deployment: str, batch: PredictionBatch) -> Any: ...
 
 
+def prediction_ids(request_id: str, n_rows: int) -> list[str]:
+    """The request's id for a one-row request, else ``<id>-<row>``: what feedback joins on."""
+    return [request_id] if n_rows == 1 else [f"{request_id}-{i}" for i in range(n_rows)]
+
+
+def run_arm(
+    deployment: str,
+    arm: Arm,
+    frame: pd.DataFrame,
+    *,
+    request_id: str,
+    ids: list[str],
+    checked: Signature | None = None,
+    sink: PredictionSink | None = None,
+    on_served: Callable[[str, str, str, str, float], None] | None = None,
+    step: str | None = None,
+) -> pd.DataFrame:
+    """Predict with one arm and record it: the log row (also for a failure) and the served counter.
+
+    ``checked`` is a signature the frame already conforms to (the protocol decoders check it); an arm
+    with that signature skips the check. A model that raises becomes a :class:`ModelFailure` (500)
+    naming the prediction ids; a :class:`SchemaMismatch` from the check is the caller's 422.
+    """
+    model = arm.model
+    if checked is not None and (model.signature is checked or model.signature == checked):
+        names = checked.input_names
+        prepared = frame if list(frame.columns) == names else frame[names]
+    else:
+        prepared = model.prepare(frame, allow_extra=True)
+    started = time.perf_counter()
+    error: str | None = None
+    outputs: pd.DataFrame | None = None
+    try:
+        outputs = model.kind.predict(model.native, prepared)
+    except Exception as e:  # noqa: BLE001 - a failing model must not take the server down
+        error = f"{type(e).__name__}: {e}"
+        failure: Exception | None = e
+    else:
+        failure = None
+    latency = (time.perf_counter() - started) * 1000
+    if sink is not None:
+        version = model.version
+        sink.append(
+            deployment,
+            PredictionBatch(
+                ts=datetime.now(UTC),
+                request_id=request_id,
+                arm=arm.role,
+                model=version.name,
+                version=version.version,
+                ref=arm.ref,
+                latency_ms=latency,
+                status="error" if error else "ok",
+                error=error,
+                step=step,
+                prediction_ids=ids,
+                inputs={str(c): prepared[c].to_numpy() for c in prepared.columns},
+                outputs={} if outputs is None else {str(c): outputs[c].to_numpy() for c in outputs.columns},
+            ),
+        )
+    if on_served is not None:
+        on_served(deployment, arm.role, arm.version, "error" if error else "ok", latency)
+    if failure is not None:
+        raise ModelFailure(
+            f"{arm.version} failed on this request: {error}",
+            details={"deployment": deployment, "model_version": arm.version, "prediction_ids": ids},
+        ) from failure
+    assert outputs is not None
+    return outputs
+
+
 class Gateway:
     """Serves deployments from memory; ``start()`` builds the routes, ``close()`` drains shadows."""
 
@@ -231,7 +302,7 @@ class Gateway:
         checked = checked_against
         request_id = request_id or uuid.uuid4().hex
         n = len(frame)
-        ids = [request_id] if n == 1 else [f"{request_id}-{i}" for i in range(n)]
+        ids = prediction_ids(request_id, n)
         if route.pipeline is not None:
             return self._serve_pipeline(route, frame, request_id, ids)
         keys = None
@@ -281,65 +352,15 @@ class Gateway:
         ids: list[str],
         checked: Signature | None = None,
     ) -> pd.DataFrame:
-        model = arm.model
-        if checked is not None and (model.signature is checked or model.signature == checked):
-            names = checked.input_names
-            prepared = frame if list(frame.columns) == names else frame[names]
-        else:
-            prepared = model.prepare(frame, allow_extra=True)  # SchemaMismatch here is the caller's 422
-        started = time.perf_counter()
-        try:
-            outputs = model.kind.predict(model.native, prepared)
-        except Exception as e:  # noqa: BLE001 - a failing model must not take the gateway down
-            latency = (time.perf_counter() - started) * 1000
-            self._log(route, arm, prepared, None, request_id, ids, latency, error=f"{type(e).__name__}: {e}")
-            self._count(route.name, arm, "error", latency)
-            raise ModelFailure(
-                f"{arm.version} failed on this request: {type(e).__name__}: {e}",
-                details={"deployment": route.name, "model_version": arm.version, "prediction_ids": ids},
-            ) from e
-        latency = (time.perf_counter() - started) * 1000
-        self._log(route, arm, prepared, outputs, request_id, ids, latency)
-        self._count(route.name, arm, "ok", latency)
-        return outputs
-
-    def _count(self, deployment: str, arm: Arm, status: str, latency_ms: float) -> None:
-        if self.on_served is not None:
-            self.on_served(deployment, arm.role, arm.version, status, latency_ms)
-
-    def _log(
-        self,
-        route: Route,
-        arm: Arm,
-        inputs: pd.DataFrame,
-        outputs: pd.DataFrame | None,
-        request_id: str,
-        ids: list[str],
-        latency_ms: float,
-        *,
-        error: str | None = None,
-        step: str | None = None,
-    ) -> None:
-        if self.sink is None or not route.log_predictions:
-            return
-        version = arm.model.version
-        self.sink.append(
+        return run_arm(
             route.name,
-            PredictionBatch(
-                ts=datetime.now(UTC),
-                request_id=request_id,
-                arm=arm.role,
-                model=version.name,
-                version=version.version,
-                ref=arm.ref,
-                latency_ms=latency_ms,
-                status="error" if error else "ok",
-                error=error,
-                step=step,
-                prediction_ids=ids,
-                inputs={str(c): inputs[c].to_numpy() for c in inputs.columns},
-                outputs={} if outputs is None else {str(c): outputs[c].to_numpy() for c in outputs.columns},
-            ),
+            arm,
+            frame,
+            request_id=request_id,
+            ids=ids,
+            checked=checked,
+            sink=self.sink if route.log_predictions else None,
+            on_served=self.on_served,
         )
 
     def _schedule_shadow(

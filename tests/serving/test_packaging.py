@@ -29,7 +29,8 @@ from modelsteward.cli import commands_package  # noqa: F401 - registers `steward
 from modelsteward.cli.main import app
 from modelsteward.domain.records import ModelVersion
 from modelsteward.errors import AlreadyExists, IntegrityError
-from modelsteward.serving.packaging import PACKAGE_DIR, read_manifest, write_bundle
+from modelsteward.serving.bundle_runtime import read_manifest
+from modelsteward.serving.packaging import PACKAGE_DIR, write_bundle
 from modelsteward.serving.prediction_log import query
 
 runner = CliRunner()
