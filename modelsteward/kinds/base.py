@@ -61,6 +61,19 @@ class ModelKind(Protocol):
         ...
 
 
+def columns_frame(names: list[str], arrays: list[Any], index: pd.Index) -> pd.DataFrame:
+    """A DataFrame from column arrays, built in one step (several times faster than adding columns
+    one by one on the request path); an object-dtype column index keeps later column lookups cheap."""
+    columns = pd.Index(names, dtype=object)
+    build = getattr(pd.DataFrame, "_from_arrays", None)
+    if build is not None:
+        try:
+            return build([np.asarray(a) if isinstance(a, list) else a for a in arrays], columns=columns, index=index)
+        except (TypeError, ValueError):  # pragma: no cover - a pandas without this fast path
+            pass
+    return pd.DataFrame(dict(zip(names, arrays, strict=True)), index=index, columns=columns)
+
+
 def outputs_to_frame(result: Any, index: pd.Index, *, default_name: str = "prediction") -> pd.DataFrame:
     """Normalize what a model returns (array, Series, DataFrame, dict of arrays) to named columns."""
     if isinstance(result, pd.DataFrame):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import pickle
+import threading
+import weakref
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,7 +15,7 @@ import pandas as pd
 
 from modelsteward.domain.records import ColumnSpec, Signature
 from modelsteward.errors import InvalidArgument, InvalidArtifact, require
-from modelsteward.kinds.base import SavedModel, check_pickle_stream, outputs_to_frame
+from modelsteward.kinds.base import SavedModel, check_pickle_stream, columns_frame, outputs_to_frame
 from modelsteward.stats.schema import infer_columns
 
 _SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
@@ -93,13 +98,102 @@ class SklearnKind:
         return Signature(inputs=[ColumnSpec(name=str(n), type="number") for n in names])
 
     def predict(self, native: Any, frame: pd.DataFrame) -> pd.DataFrame:
-        X = frame if getattr(native, "feature_names_in_", None) is not None else frame.to_numpy()
-        out = outputs_to_frame(native.predict(X), frame.index)
-        if callable(getattr(native, "predict_proba", None)) and getattr(native, "classes_", None) is not None:
-            proba = np.asarray(native.predict_proba(X))
-            for j, label in enumerate(native.classes_):
-                out[_proba_name(_plain(label))] = proba[:, j]
-        return out
+        plan = _plan_for(native)
+        if plan.numpy_order is not None and _all_numeric(frame):
+            # scikit-learn's own checks on a DataFrame cost several times the model itself for a few
+            # rows; the twin (the same fitted arrays, without feature_names_in_) takes the columns
+            # as an array in the order it was fitted on.
+            ordered = frame if list(frame.columns) == plan.numpy_order else frame[plan.numpy_order]
+            estimator, X = plan.twin, ordered.to_numpy(dtype=float)
+        elif getattr(native, "feature_names_in_", None) is not None:
+            estimator, X = native, frame
+        else:
+            estimator, X = native, frame.to_numpy()
+        if plan.classes is None:
+            return outputs_to_frame(estimator.predict(X), frame.index)
+        proba = np.asarray(estimator.predict_proba(X))
+        if plan.argmax:
+            # For these classifiers predict() is classes_[argmax(predict_proba)]; one call, not two.
+            labels = plan.classes[np.argmax(proba, axis=1)]
+        else:
+            labels = np.asarray(estimator.predict(X))
+        if labels.ndim != 1 or len(labels) != len(frame):
+            return outputs_to_frame(labels, frame.index)  # let the generic path explain the shape
+        return columns_frame(plan.output_names, [labels, *proba.T], frame.index)
+
+
+# Classifiers whose predict() is, by their own code, the class of highest predict_proba (ties to the
+# first class); for them the gateway calls the model once. Anything else gets both calls.
+_ARGMAX_CLASSIFIERS = {
+    ("sklearn", "LogisticRegression"),
+    ("sklearn", "RandomForestClassifier"),
+    ("sklearn", "ExtraTreesClassifier"),
+    ("sklearn", "DecisionTreeClassifier"),
+    ("sklearn", "ExtraTreeClassifier"),
+    ("sklearn", "GradientBoostingClassifier"),
+    ("sklearn", "HistGradientBoostingClassifier"),
+    ("sklearn", "KNeighborsClassifier"),
+    ("sklearn", "GaussianNB"),
+    ("sklearn", "BernoulliNB"),
+    ("sklearn", "MultinomialNB"),
+    ("sklearn", "ComplementNB"),
+    ("sklearn", "MLPClassifier"),
+    ("xgboost", "XGBClassifier"),
+    ("lightgbm", "LGBMClassifier"),
+}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    classes: np.ndarray | None
+    argmax: bool
+    numpy_order: list[str] | None
+    twin: Any
+    output_names: list[str]
+
+
+_PLANS: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan_for(native: Any) -> _Plan:
+    """How to call a loaded estimator quickly, worked out once per estimator."""
+    try:
+        plan = _PLANS.get(native)
+    except TypeError:  # not weak-referenceable: work it out each time
+        return _make_plan(native)
+    if plan is None:
+        plan = _make_plan(native)
+        with _PLANS_LOCK, contextlib.suppress(TypeError):
+            _PLANS[native] = plan
+    return plan
+
+
+def _make_plan(native: Any) -> _Plan:
+    has_proba = callable(getattr(native, "predict_proba", None)) and getattr(native, "classes_", None) is not None
+    classes = np.asarray(native.classes_) if has_proba else None
+    final = native.steps[-1][1] if hasattr(native, "steps") else native
+    argmax = (type(final).__module__.split(".")[0], type(final).__name__) in _ARGMAX_CLASSIFIERS
+    names = getattr(native, "feature_names_in_", None)
+    numpy_order = None
+    twin = native
+    if names is not None and type(native).__module__.startswith("sklearn.") and not hasattr(native, "steps"):
+        # A shallow copy shares the fitted arrays; without feature_names_in_ it accepts an array
+        # without warning. Pipelines keep the DataFrame path: their steps may select columns by name.
+        twin = copy.copy(native)
+        with contextlib.suppress(AttributeError):
+            del twin.feature_names_in_
+            numpy_order = [str(n) for n in names]
+    output_names = ["prediction"]
+    if classes is not None:
+        output_names += [_proba_name(_plain(label)) for label in classes]
+    return _Plan(
+        classes=classes, argmax=has_proba and argmax, numpy_order=numpy_order, twin=twin, output_names=output_names
+    )
+
+
+def _all_numeric(frame: pd.DataFrame) -> bool:
+    return all(getattr(dtype, "kind", "O") in "fiub" for dtype in frame.dtypes.tolist())
 
 
 def _plain(value: Any) -> Any:

@@ -28,6 +28,7 @@ from modelsteward.kinds.loaded import LoadedModel
 from modelsteward.serving import routing
 from modelsteward.serving.deployments import DeploymentService
 from modelsteward.serving.prediction_log import PredictionBatch
+from modelsteward.serving.protocols.frames import column_arrays
 
 log = logging.getLogger("modelsteward.gateway")
 
@@ -108,9 +109,9 @@ def run_arm(
     naming the prediction ids; a :class:`SchemaMismatch` from the check is the caller's 422.
     """
     model = arm.model
+    names = model.signature.input_names
     if checked is not None and (model.signature is checked or model.signature == checked):
-        names = checked.input_names
-        prepared = frame if list(frame.columns) == names else frame[names]
+        prepared = frame if frame.columns.tolist() == names else frame[names]
     else:
         prepared = model.prepare(frame, allow_extra=True)
     started = time.perf_counter()
@@ -140,8 +141,11 @@ def run_arm(
                 error=error,
                 step=step,
                 prediction_ids=ids,
-                inputs={str(c): prepared[c].to_numpy() for c in prepared.columns},
-                outputs={} if outputs is None else {str(c): outputs[c].to_numpy() for c in outputs.columns},
+                # Column arrays by position: a fraction of a microsecond each, where frame[c] costs tens.
+                inputs=dict(zip(names, column_arrays(prepared), strict=True)),
+                outputs={}
+                if outputs is None
+                else dict(zip(map(str, outputs.columns.tolist()), column_arrays(outputs), strict=True)),
             ),
         )
     if on_served is not None:

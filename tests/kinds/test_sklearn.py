@@ -108,3 +108,33 @@ def test_signature_from_feature_names_without_example(numeric_model) -> None:
     model, _ = numeric_model
     sig = KIND.signature(model, None)
     assert sig.input_names == ["income", "debt_to_income", "age"]
+
+
+def test_fast_paths_answer_exactly_like_the_estimator(credit_data) -> None:
+    # One predict_proba call for argmax classifiers, an array instead of a DataFrame for plain
+    # estimators: the answers must not change, whatever order the example listed the columns in.
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.model_selection import FixedThresholdClassifier
+    from sklearn.naive_bayes import GaussianNB
+
+    frame, target = credit_data
+    numeric = frame[["income", "debt_to_income", "age"]]
+    shuffled = numeric[["age", "income", "debt_to_income"]]
+    for estimator in (
+        LogisticRegression(max_iter=500),
+        RandomForestClassifier(n_estimators=10, random_state=0),
+        ExtraTreesClassifier(n_estimators=10, random_state=0),
+        GaussianNB(),
+        # predict() here is not the argmax of predict_proba: the kind must call both
+        FixedThresholdClassifier(LogisticRegression(max_iter=500), threshold=0.2),
+    ):
+        model = estimator.fit(numeric, target)
+        native = KIND.load(KIND.save(model))
+        signature = KIND.signature(native, shuffled.head())
+        from modelsteward.stats.schema import conform
+
+        out = KIND.predict(native, conform(shuffled, signature))
+        np.testing.assert_array_equal(
+            out["prediction"].to_numpy(), model.predict(numeric), err_msg=type(model).__name__
+        )
+        np.testing.assert_allclose(out["proba_1"].to_numpy(), model.predict_proba(numeric)[:, 1])
