@@ -105,8 +105,10 @@ class SklearnKind:
             # as an array in the order it was fitted on.
             ordered = frame if list(frame.columns) == plan.numpy_order else frame[plan.numpy_order]
             estimator, X = plan.twin, ordered.to_numpy(dtype=float)
-        elif getattr(native, "feature_names_in_", None) is not None:
-            estimator, X = native, frame
+        elif plan.frame_order is not None:
+            # Fitted on a DataFrame: scikit-learn wants the columns in the order it saw them.
+            estimator = native
+            X = frame if list(frame.columns) == plan.frame_order else frame[plan.frame_order]
         else:
             estimator, X = native, frame.to_numpy()
         if plan.classes is None:
@@ -150,6 +152,7 @@ class _Plan:
     numpy_order: list[str] | None
     twin: Any
     output_names: list[str]
+    frame_order: list[str] | None
 
 
 _PLANS: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
@@ -177,7 +180,12 @@ def _make_plan(native: Any) -> _Plan:
     names = getattr(native, "feature_names_in_", None)
     numpy_order = None
     twin = native
-    if names is not None and type(native).__module__.startswith("sklearn.") and not hasattr(native, "steps"):
+    if (
+        names is not None
+        and type(native).__module__.startswith("sklearn.")
+        and not hasattr(native, "steps")
+        and not _has_named_parts(native)
+    ):
         # A shallow copy shares the fitted arrays; without feature_names_in_ it accepts an array
         # without warning. Pipelines keep the DataFrame path: their steps may select columns by name.
         twin = copy.copy(native)
@@ -188,8 +196,22 @@ def _make_plan(native: Any) -> _Plan:
     if classes is not None:
         output_names += [_proba_name(_plain(label)) for label in classes]
     return _Plan(
-        classes=classes, argmax=has_proba and argmax, numpy_order=numpy_order, twin=twin, output_names=output_names
+        classes=classes,
+        argmax=has_proba and argmax,
+        numpy_order=numpy_order,
+        twin=twin,
+        output_names=output_names,
+        frame_order=[str(n) for n in names] if names is not None else None,
     )
+
+
+def _has_named_parts(native: Any) -> bool:
+    """Whether a fitted part (a meta-estimator's inner estimator) also checks feature names."""
+    for value in vars(native).values():
+        parts = value if isinstance(value, (list, tuple)) else [value]
+        if any(getattr(part, "feature_names_in_", None) is not None for part in parts[:3]):
+            return True
+    return False
 
 
 def _all_numeric(frame: pd.DataFrame) -> bool:
