@@ -14,6 +14,7 @@ from modelsteward import __version__
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
 from modelsteward.api.routes_deployments import router as deployments_router
+from modelsteward.api.routes_inference import FastInference
 from modelsteward.api.routes_inference import router as inference_router
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.metrics import ServingMetrics
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
         }
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)
+    # Added last, so it runs first: the inference paths skip the rest of the stack.
+    app.add_middleware(FastInference, steward=steward, metrics=metrics, max_bytes=settings.max_request_bytes)
     return app
 
 

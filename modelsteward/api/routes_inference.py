@@ -8,13 +8,16 @@ and the prediction ids.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelsteward import __version__
-from modelsteward.errors import InvalidArgument, StewardError
+from modelsteward.errors import InvalidArgument, PayloadTooLarge, StewardError
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.protocols import (
     decode_json_request,
@@ -26,6 +29,7 @@ from modelsteward.serving.protocols import (
 )
 
 router = APIRouter()
+log = logging.getLogger("modelsteward.api")
 
 VERSION_HEADER = "x-steward-model-version"
 REQUEST_HEADER = "x-steward-request-id"
@@ -36,12 +40,7 @@ def _steward(request: Request) -> LocalSteward:
     return request.app.state.steward
 
 
-def _observe(request: Request, deployment: str, protocol: str, status: int, started: float) -> None:
-    request.app.state.metrics.observe_request(deployment, protocol, status, time.perf_counter() - started)
-
-
-def _header_length(request: Request) -> int | None:
-    raw = request.headers.get("inference-header-content-length")
+def _header_length(raw: str | None) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit():
@@ -51,38 +50,67 @@ def _header_length(request: Request) -> int | None:
     return int(raw)
 
 
-@router.post("/v2/models/{name}/infer", tags=["inference"], summary="Open Inference Protocol v2 inference")
-async def v2_infer(name: str, request: Request) -> Response:
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def answer_v2(st: LocalSteward, name: str, body: bytes, header_length: str | None) -> Answer:
+    """One Open Inference Protocol v2 request, start to finish; errors propagate as StewardErrors."""
+    signature = st.serving_signature(name)
+    decoded = decode_request(
+        body, header_length=_header_length(header_length), signature=signature, owner=name, allow_extra=True
+    )
+    served = st.serve(name, decoded.frame, request_id=decoded.id, checked_against=signature)
+    content, headers = encode_response(
+        model_name=name,
+        model_version=served.model_version,
+        request_id=served.request_id,
+        outputs=served.outputs,
+        parameters={"prediction_ids": served.prediction_ids},
+        binary=decoded.binary_outputs,
+        requested_outputs=decoded.requested_outputs,
+    )
+    headers[VERSION_HEADER] = served.model_version
+    headers[REQUEST_HEADER] = served.request_id
+    return 200, headers, content
+
+
+def answer_json(st: LocalSteward, name: str, body: bytes) -> Answer:
+    """One plain JSON prediction request, start to finish; errors propagate as StewardErrors."""
+    signature = st.serving_signature(name)
+    frame, request_id, _parameters = decode_json_request(body, signature=signature, owner=name, allow_extra=True)
+    served = st.serve(name, frame, request_id=request_id, checked_against=signature)
+    content = encode_json_response(
+        model_version=served.model_version,
+        request_id=served.request_id,
+        prediction_ids=served.prediction_ids,
+        outputs=served.outputs,
+        extra={"arms": served.arms},
+    )
+    headers = {"content-type": JSON, VERSION_HEADER: served.model_version, REQUEST_HEADER: served.request_id}
+    return 200, headers, content
+
+
+async def _timed(request: Request, name: str, protocol: str, run: Any) -> Response:
     started = time.perf_counter()
-    st = _steward(request)
-    status = 200
+    status = 500
     try:
-        signature = st.serving_signature(name)
-        decoded = decode_request(
-            await request.body(),
-            header_length=_header_length(request),
-            signature=signature,
-            owner=name,
-            allow_extra=True,
-        )
-        served = st.serve(name, decoded.frame, request_id=decoded.id, checked_against=signature)
-        body, headers = encode_response(
-            model_name=name,
-            model_version=served.model_version,
-            request_id=served.request_id,
-            outputs=served.outputs,
-            parameters={"prediction_ids": served.prediction_ids},
-            binary=decoded.binary_outputs,
-            requested_outputs=decoded.requested_outputs,
-        )
-        headers[VERSION_HEADER] = served.model_version
-        headers[REQUEST_HEADER] = served.request_id
-        return Response(content=body, headers=headers)
+        status, headers, content = run()
+        return Response(content=content, status_code=status, headers=headers)
     except StewardError as e:
         status = e.http_status
         raise
     finally:
-        _observe(request, name, "v2", status, started)
+        request.app.state.metrics.observe_request(name, protocol, status, time.perf_counter() - started)
+
+
+@router.post("/v2/models/{name}/infer", tags=["inference"], summary="Open Inference Protocol v2 inference")
+async def v2_infer(name: str, request: Request) -> Response:
+    """JSON, or the binary tensor extension with ``Inference-Header-Content-Length``. Tabular inputs
+    arrive as one named 1-D tensor per column or one 2-D tensor in the signature's column order.
+    (``FastInference`` answers this path before FastAPI routing; this route documents it.)"""
+    body = await request.body()
+    length = request.headers.get("inference-header-content-length")
+    return await _timed(request, name, "v2", lambda: answer_v2(_steward(request), name, body, length))
 
 
 @router.post("/api/v1/deployments/{name}/predict", tags=["inference"], summary="Predict through a deployment")
@@ -90,40 +118,84 @@ async def json_predict(name: str, request: Request) -> Response:
     """Body: ``{"instances": [...]}``, ``{"dataframe_split": {"columns", "data"}}``,
     ``{"dataframe_records": [...]}`` or ``{"inputs": {col: [...]}}``, with an optional ``"id"``.
     The answer carries ``model_version``, ``prediction_ids``, ``columns`` and ``predictions``."""
-    started = time.perf_counter()
-    st = _steward(request)
-    status = 200
-    try:
-        signature = st.serving_signature(name)
-        frame, request_id, _parameters = decode_json_request(
-            await request.body(), signature=signature, owner=name, allow_extra=True
-        )
-        served = st.serve(name, frame, request_id=request_id, checked_against=signature)
-        body = encode_json_response(
-            model_version=served.model_version,
-            request_id=served.request_id,
-            prediction_ids=served.prediction_ids,
-            outputs=served.outputs,
-            extra={"arms": served.arms},
-        )
-        return Response(
-            content=body,
-            media_type=JSON,
-            headers={VERSION_HEADER: served.model_version, REQUEST_HEADER: served.request_id},
-        )
-    except StewardError as e:
-        status = e.http_status
-        raise
-    finally:
-        _observe(request, name, "json", status, started)
+    body = await request.body()
+    return await _timed(request, name, "json", lambda: answer_json(_steward(request), name, body))
+
+
+class FastInference:
+    """ASGI middleware answering the two inference paths before FastAPI's routing and dependency
+    machinery, which would cost more than the rest of a one-row request. Same handlers, same
+    answers and errors as the routes above; every other request passes through untouched."""
+
+    def __init__(self, app: ASGIApp, *, steward: LocalSteward, metrics: Any, max_bytes: int) -> None:
+        self.app = app
+        self.steward = steward
+        self.metrics = metrics
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith("/v2/models/") and path.endswith("/infer"):
+                name = path[len("/v2/models/") : -len("/infer")]
+                if name and "/" not in name:
+                    return await self._answer(scope, receive, send, name, "v2")
+            elif path.startswith("/api/v1/deployments/") and path.endswith("/predict"):
+                name = path[len("/api/v1/deployments/") : -len("/predict")]
+                if name and "/" not in name:
+                    return await self._answer(scope, receive, send, name, "json")
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str, protocol: str) -> None:
+        started = time.perf_counter()
+        try:
+            body = await _read_body(receive, self.max_bytes)
+            if protocol == "v2":
+                length = next(
+                    (v.decode() for k, v in scope["headers"] if k == b"inference-header-content-length"), None
+                )
+                status, headers, content = answer_v2(self.steward, name, body, length)
+            else:
+                status, headers, content = answer_json(self.steward, name, body)
+        except StewardError as e:
+            status, headers, content = e.http_status, {"content-type": JSON}, _error_body(e.code, e.message, e.details)
+        except Exception:  # noqa: BLE001 - the last line of defence: a 500 with the usual body
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            status, headers = 500, {"content-type": JSON}
+            content = _error_body("internal", "internal error; the server log has the details", {})
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": content})
+        self.metrics.observe_request(name, protocol, status, time.perf_counter() - started)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidArgument("the client went away before sending the whole body", details={"field": "body"})
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the request body is over the limit of {limit} bytes", details={"field": "body", "limit": limit}
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _error_body(code: str, message: str, details: dict[str, Any]) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details}}, default=str)
 
 
 @router.post("/api/v1/deployments/{name}/feedback", tags=["inference"], summary="Ground truth for predictions")
 async def feedback(name: str, request: Request) -> Any:
     """Body: ``{"feedback": [{"prediction_id": "...", "actual": 1}, ...]}``; several targets may be
     sent as ``actual_<name>`` fields. Joined to the predictions on ``prediction_id`` later."""
-    import orjson
-
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as e:
