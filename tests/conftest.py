@@ -72,6 +72,13 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def clean_postgres(postgres_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    _reset_postgres(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Settings for an empty store, once on SQLite and once on PostgreSQL."""

@@ -39,12 +39,31 @@ def data_dir(tmp_path: Path, numeric_model) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture
+def postgres_store(tmp_path: Path, numeric_model, clean_postgres: str) -> tuple[Path, str]:
+    """A data dir (artifacts, logs) whose metadata lives in PostgreSQL."""
+    from modelsteward.local_steward import LocalSteward
+    from modelsteward.settings import Settings
+
+    model, X = numeric_model
+    st = LocalSteward(settings=Settings(data_dir=tmp_path / "data", database_url=clean_postgres))
+    v = st.register_model("risk", model, input_example=X.head())
+    st.set_alias("risk", "production", v.version)
+    st.deploy("risk", "risk@production")
+    st.close()
+    return tmp_path / "data", clean_postgres
+
+
 class Server:
-    def __init__(self, data_dir: Path, *, workers: int = 1, flush_interval: float = 1.0) -> None:
+    def __init__(
+        self, data_dir: Path, *, workers: int = 1, flush_interval: float = 1.0, database_url: str | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
         env["STEWARD_LOG_FLUSH_INTERVAL"] = str(flush_interval)
+        if database_url:
+            env["STEWARD_DATABASE_URL"] = database_url
         self.log = open(data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
@@ -120,13 +139,23 @@ def test_kill_9_leaves_a_readable_log(data_dir: Path, numeric_model) -> None:
     assert all(".tmp" in p.name for p in leftovers)  # only ignored temporary files may remain
 
 
-def test_two_workers_share_the_store_and_follow_alias_moves(data_dir: Path, numeric_model) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_two_workers_share_the_store_and_follow_alias_moves(
+    store: str, request: pytest.FixtureRequest, numeric_model
+) -> None:
     model, X = numeric_model
-    server = Server(data_dir, workers=2, flush_interval=0.2)
+    if store == "sqlite":
+        data_dir, database_url = request.getfixturevalue("data_dir"), None
+    else:
+        data_dir, database_url = request.getfixturevalue("postgres_store")
+    server = Server(data_dir, workers=2, flush_interval=0.2, database_url=database_url)
     records = X.head(3).to_dict(orient="records")
     with ThreadPoolExecutor(8) as pool:
         acknowledged = sum(pool.map(lambda i: _predict(server.url, records, f"w{i}"), range(200)))
-    st = Steward(data_dir=data_dir)
+    from modelsteward.local_steward import LocalSteward
+    from modelsteward.settings import Settings
+
+    st = LocalSteward(settings=Settings(data_dir=data_dir, database_url=database_url))
     v2 = st.register_model("risk", model, input_example=X.head())
     st.set_alias("risk", "production", v2.version)
     st.close()
