@@ -100,12 +100,22 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
         }
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)
-    # Added last, so it runs first: the inference paths skip the rest of the stack.
-    app.add_middleware(FastInference, steward=steward, metrics=metrics, max_bytes=settings.max_request_bytes)
     return app
 
 
-def app_from_environment() -> FastAPI:
-    """The app of one worker process when ``steward up --workers N`` runs several: settings come
+def create_server(settings: Settings | None = None, *, steward: LocalSteward | None = None) -> FastInference:
+    """What ``steward up`` runs: the app behind the inference fast path, which answers the two
+    inference routes before any of FastAPI's layers and hands everything else to the app."""
+    app = create_app(settings, steward=steward)
+    return FastInference(
+        app,
+        steward=app.state.steward,
+        metrics=app.state.metrics,
+        max_bytes=app.state.settings.max_request_bytes,
+    )
+
+
+def app_from_environment() -> FastInference:
+    """The server of one worker process when ``steward up --workers N`` runs several: settings come
     from the ``STEWARD_*`` variables the parent process set."""
-    return create_app(Settings())
+    return create_server(Settings())

@@ -123,15 +123,21 @@ async def json_predict(name: str, request: Request) -> Response:
 
 
 class FastInference:
-    """ASGI middleware answering the two inference paths before FastAPI's routing and dependency
-    machinery, which would cost more than the rest of a one-row request. Same handlers, same
-    answers and errors as the routes above; every other request passes through untouched."""
+    """The outermost ASGI layer of ``steward up``: it answers the two inference paths before
+    Starlette's and FastAPI's layers and routing, which would cost more than the rest of a one-row
+    request. Same handlers, answers and errors as the routes above; every other request (and the
+    lifespan) passes to the app untouched."""
 
     def __init__(self, app: ASGIApp, *, steward: LocalSteward, metrics: Any, max_bytes: int) -> None:
         self.app = app
         self.steward = steward
         self.metrics = metrics
         self.max_bytes = max_bytes
+
+    @property
+    def state(self) -> Any:
+        """The wrapped app's state (settings, steward, metrics)."""
+        return self.app.state  # type: ignore[attr-defined]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":

@@ -40,7 +40,7 @@ def up(
     """Start the Model Steward server (API docs at /docs)."""
     import uvicorn
 
-    from modelsteward.api.app import create_app
+    from modelsteward.api.app import create_server
     from modelsteward.local_steward import LocalSteward
     from modelsteward.settings import Settings
 
@@ -69,7 +69,7 @@ def up(
         highlight=False,
     )
     if workers == 1:
-        uvicorn.run(create_app(settings, steward=steward), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_server(settings, steward=steward), host=host, port=port, log_level=log_level)
         return
     steward.close()
     _run_workers(settings, workers=workers, log_level=log_level)

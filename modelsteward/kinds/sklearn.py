@@ -99,18 +99,7 @@ class SklearnKind:
 
     def predict(self, native: Any, frame: pd.DataFrame) -> pd.DataFrame:
         plan = _plan_for(native)
-        if plan.numpy_order is not None and _all_numeric(frame):
-            # scikit-learn's own checks on a DataFrame cost several times the model itself for a few
-            # rows; the twin (the same fitted arrays, without feature_names_in_) takes the columns
-            # as an array in the order it was fitted on.
-            ordered = frame if list(frame.columns) == plan.numpy_order else frame[plan.numpy_order]
-            estimator, X = plan.twin, ordered.to_numpy(dtype=float)
-        elif plan.frame_order is not None:
-            # Fitted on a DataFrame: scikit-learn wants the columns in the order it saw them.
-            estimator = native
-            X = frame if list(frame.columns) == plan.frame_order else frame[plan.frame_order]
-        else:
-            estimator, X = native, frame.to_numpy()
+        estimator, X = _call_inputs(plan, native, frame)
         if plan.classes is None:
             return outputs_to_frame(estimator.predict(X), frame.index)
         proba = np.asarray(estimator.predict_proba(X))
@@ -145,7 +134,7 @@ _ARGMAX_CLASSIFIERS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Plan:
     classes: np.ndarray | None
     argmax: bool
@@ -153,6 +142,26 @@ class _Plan:
     twin: Any
     output_names: list[str]
     frame_order: list[str] | None
+    _numeric: bool | None = None
+    _known_columns: Any = None
+
+    def in_order(self, frame: pd.DataFrame, order: list[str]) -> bool:
+        """Whether the frame's columns are ``order``. Decoded requests of one signature share one
+        column Index object, so after the first comparison the answer is an identity check."""
+        columns = frame.columns
+        if columns is self._known_columns:
+            return True
+        if columns.tolist() == order:
+            self._known_columns = columns
+            return True
+        return False
+
+    def numeric(self, frame: pd.DataFrame) -> bool:
+        # A loaded model always gets frames of its own signature: whether they are all numbers is
+        # settled by the first one.
+        if self._numeric is None:
+            self._numeric = _all_numeric(frame)
+        return self._numeric
 
 
 _PLANS: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
@@ -203,6 +212,21 @@ def _make_plan(native: Any) -> _Plan:
         output_names=output_names,
         frame_order=[str(n) for n in names] if names is not None else None,
     )
+
+
+def _call_inputs(plan: _Plan, native: Any, frame: pd.DataFrame) -> tuple[Any, Any]:
+    """The estimator to call and what to give it."""
+    if plan.numpy_order is not None and plan.numeric(frame):
+        # scikit-learn's own checks on a DataFrame cost several times the model itself for a few
+        # rows; the twin (the same fitted arrays, without feature_names_in_) takes the columns as an
+        # array in the order it was fitted on.
+        ordered = frame if plan.in_order(frame, plan.numpy_order) else frame[plan.numpy_order]
+        with contextlib.suppress(TypeError, ValueError):  # not numbers after all: the general path
+            return plan.twin, ordered.to_numpy(dtype=float)
+    if plan.frame_order is not None:
+        # Fitted on a DataFrame: scikit-learn wants the columns in the order it saw them.
+        return native, frame if plan.in_order(frame, plan.frame_order) else frame[plan.frame_order]
+    return native, frame.to_numpy()
 
 
 def _has_named_parts(native: Any) -> bool:

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -130,7 +129,7 @@ def run_arm(
         sink.append(
             deployment,
             PredictionBatch(
-                ts=datetime.now(UTC),
+                ts=time.time_ns(),
                 request_id=request_id,
                 arm=arm.role,
                 model=version.name,
@@ -410,7 +409,7 @@ class Gateway:
                 self.sink.append(
                     route.name,
                     PredictionBatch(
-                        ts=datetime.now(UTC),
+                        ts=time.time_ns(),
                         request_id=request_id,
                         arm="pipeline",
                         model=step.version.split("/")[0],

@@ -58,6 +58,15 @@ def temporary_name(name: str) -> str:
     return f"{TMP_PREFIX}{name}{TMP_SUFFIX}"
 
 
+def parquet_options(table: Any, compression: str) -> dict[str, Any]:
+    """Dictionary-encode only the text columns: request-level fields (model, arm, ref...) repeat and
+    shrink well, while measured numbers rarely repeat and would triple the cost of every write."""
+    import pyarrow as pa
+
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    return {"compression": compression, "use_dictionary": text}
+
+
 class Storage:
     """The few file operations the logs and the compactor need, on a local directory or an fsspec filesystem."""
 
@@ -130,7 +139,7 @@ class LocalStorage(Storage):
     def write_parquet(self, directory: str, name: str, table: Any, compression: str) -> None:
         import pyarrow.parquet as pq
 
-        self._write(directory, name, lambda tmp: pq.write_table(table, tmp, compression=compression))
+        self._write(directory, name, lambda tmp: pq.write_table(table, tmp, **parquet_options(table, compression)))
 
     def write_bytes(self, directory: str, name: str, data: bytes) -> None:
         def write(tmp: str) -> None:
@@ -210,7 +219,7 @@ class FsspecStorage(Storage):
     def write_parquet(self, directory: str, name: str, table: Any, compression: str) -> None:
         import pyarrow.parquet as pq
 
-        self._write(directory, name, lambda f: pq.write_table(table, f, compression=compression))
+        self._write(directory, name, lambda f: pq.write_table(table, f, **parquet_options(table, compression)))
 
     def write_bytes(self, directory: str, name: str, data: bytes) -> None:
         self._write(directory, name, lambda f: f.write(data))

@@ -76,7 +76,8 @@ def table_plan(signature: Signature) -> TablePlan:
         types=tuple(c.type for c in signature.inputs),
         nullable=tuple(c.nullable for c in signature.inputs),
         position={name: i for i, name in enumerate(names)},
-        # Building an Index of strings costs ~15 us on pandas 3; one per signature is enough.
+        # Building an Index of strings costs ~15 us on pandas 3; one per signature is enough (and
+        # every frame of the signature sharing it lets later steps recognise its columns by identity).
         columns=pd.Index(names),
     )
     if len(_PLANS) >= _MAX_PLANS:
