@@ -101,9 +101,9 @@ class LiveServer:
     def __init__(self, settings: Settings) -> None:
         import uvicorn
 
-        from modelsteward.api.app import create_app
+        from modelsteward.api.app import create_server
 
-        self.app = create_app(settings)
+        self.app = create_server(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")

@@ -29,6 +29,7 @@ from modelsteward.kinds.base import SavedModel
 from modelsteward.kinds.loaded import LoadedModel
 from modelsteward.kinds.registry import get_kind
 from modelsteward.store import catalog_repo as repo
+from modelsteward.store import event_repo
 from modelsteward.store.artifacts import ArtifactStore
 from modelsteward.store.database import Database
 
@@ -136,7 +137,7 @@ class CatalogService:
                     conn, name=dataset.name, uri=dataset.uri, fingerprint=dataset.fingerprint
                 )
                 repo.link_dataset(conn, version_pk=version_pk, dataset_pk=dataset_pk, role=dataset.role)
-            repo.append_event(
+            event_repo.append_event(
                 conn,
                 actor=actor,
                 action="version.registered",
@@ -204,7 +205,7 @@ class CatalogService:
             before = {k: getattr(row, k) for k in fields}
             if fields:
                 repo.update_model(conn, row.id, fields)
-                repo.append_event(
+                event_repo.append_event(
                     conn,
                     actor=actor,
                     action="model.updated",
@@ -327,7 +328,7 @@ class CatalogService:
                 version=version,
                 actor=actor,
             )
-            repo.append_event(
+            event_repo.append_event(
                 conn,
                 actor=actor,
                 action="alias.set",
@@ -348,7 +349,7 @@ class CatalogService:
             if before is None:
                 raise NotFound(f"model {name!r} has no alias {alias!r}", details={"model": name, "alias": alias})
             repo.delete_alias(conn, row.id, alias)
-            repo.append_event(
+            event_repo.append_event(
                 conn,
                 actor=actor,
                 action="alias.deleted",
@@ -367,11 +368,11 @@ class CatalogService:
 
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
         with self.db.read() as conn:
-            return repo.list_events(conn, model=model, limit=limit)
+            return event_repo.list_events(conn, model=model, limit=limit)
 
     def generation(self) -> int:
         with self.db.read() as conn:
-            return repo.generation(conn)
+            return event_repo.generation(conn)
 
     # -- artifacts and loading ----------------------------------------------------------------------
 

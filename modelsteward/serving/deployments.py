@@ -16,7 +16,7 @@ from modelsteward.domain.records import (
 )
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import Conflict, InvalidArgument, NotFound, StewardError
-from modelsteward.store import catalog_repo, deployment_repo
+from modelsteward.store import deployment_repo, event_repo
 from modelsteward.store.database import Database
 
 PipelineCheck = Callable[[dict[str, Any]], None]
@@ -63,7 +63,7 @@ class DeploymentService:
                 parent=current.revision if current is not None else None,
                 actor=actor,
             )
-            catalog_repo.append_event(
+            event_repo.append_event(
                 conn,
                 actor=actor,
                 action="deployment.deployed",
@@ -135,7 +135,7 @@ class DeploymentService:
                 parent=parent,
                 actor=actor,
             )
-            catalog_repo.append_event(
+            event_repo.append_event(
                 conn,
                 actor=actor,
                 action={"traffic": "deployment.traffic", "undeploy": "deployment.undeployed"}.get(

@@ -13,6 +13,7 @@ neither DuckDB's glob nor pyarrow's dataset discovery (which skips ``.`` and ``_
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -67,7 +68,7 @@ def parquet_options(table: Any, compression: str) -> dict[str, Any]:
     return {"compression": compression, "use_dictionary": text}
 
 
-class Storage:
+class Storage(abc.ABC):
     """The few file operations the logs and the compactor need, on a local directory or an fsspec filesystem."""
 
     url: str
@@ -79,36 +80,36 @@ class Storage:
     def partition(self, deployment: str, date: str) -> str:
         return self.join(self.join(self.base, f"{DEPLOYMENT_KEY}{deployment}"), f"{DATE_KEY}{date}")
 
-    def join(self, directory: str, name: str) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def join(self, directory: str, name: str) -> str: ...
 
+    @abc.abstractmethod
     def write_parquet(self, directory: str, name: str, table: Any, compression: str) -> None:
         """Write ``table`` as ``directory/name`` under a temporary name, then rename it into place."""
-        raise NotImplementedError
 
-    def write_bytes(self, directory: str, name: str, data: bytes) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def write_bytes(self, directory: str, name: str, data: bytes) -> None: ...
 
-    def read_bytes(self, path: str) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read_bytes(self, path: str) -> bytes: ...
 
-    def open(self, path: str) -> IO[bytes]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def open(self, path: str) -> IO[bytes]: ...
 
+    @abc.abstractmethod
     def delete(self, path: str) -> bool:
         """Remove ``path``; False when it was already gone."""
-        raise NotImplementedError
 
-    def exists(self, path: str) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def exists(self, path: str) -> bool: ...
 
+    @abc.abstractmethod
     def modified(self, path: str) -> float | None:
         """When ``path`` was last written (epoch seconds), None when the filesystem does not say."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def files(self, deployment: str | None = None) -> list[StoredFile]:
         """Every file in ``deployment=*/date=*/`` (or in one deployment's partitions), parts or not."""
-        raise NotImplementedError
 
     def reader_path(self, path: str) -> str:
         """The path as DuckDB reads it (a local path, or a URL of the registered filesystem)."""

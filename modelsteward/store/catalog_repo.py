@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +16,6 @@ from modelsteward.domain.records import (
     Dataset,
     DatasetFingerprint,
     DatasetLink,
-    Event,
     Lineage,
     LineageEdge,
     ModelVersion,
@@ -27,9 +24,7 @@ from modelsteward.domain.records import (
 )
 from modelsteward.store.tables import (
     aliases,
-    catalog_state,
     datasets,
-    events,
     model_versions,
     registered_models,
     version_datasets,
@@ -226,7 +221,6 @@ _LINKS_OF_VERSION = (
     .where(VD.version_id == sa.bindparam("version_pk"))
     .order_by(VD.role, D.name)
 )
-_GENERATION = sa.select(catalog_state.c.generation).where(catalog_state.c.id == 1)
 
 
 def find_version(conn: Connection, name: str, *, version: int | None, alias: str | None) -> Row[Any] | None:
@@ -539,87 +533,3 @@ def lineage(conn: Connection, row: Row[Any]) -> Lineage:
         )
     ]
     return Lineage(version=ref, upstream=upstream, downstream=[])
-
-
-# -- the event trail --------------------------------------------------------------------------------
-
-
-def _event_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
-
-
-_BUMP_GENERATION = (
-    catalog_state.update()
-    .where(catalog_state.c.id == 1)
-    .values(generation=catalog_state.c.generation + 1)
-    .returning(catalog_state.c.generation, catalog_state.c.head_hash)
-)
-_INSERT_EVENT = events.insert()
-_SET_HEAD = catalog_state.update().where(catalog_state.c.id == 1).values(head_hash=sa.bindparam("head"))
-
-
-def append_event(
-    conn: Connection,
-    *,
-    actor: str,
-    action: str,
-    model: str | None = None,
-    version: int | None = None,
-    details: dict[str, Any] | None = None,
-) -> int:
-    """Append one audit event and bump the catalog generation, in the caller's transaction.
-
-    Updating the single state row first takes its lock, so concurrent writers chain their
-    events one after the other. Returns the new generation.
-    """
-    state = conn.execute(_BUMP_GENERATION).one()
-    at = now()
-    body = {
-        "seq": state.generation,
-        "at": at.isoformat(),
-        "actor": actor,
-        "action": action,
-        "model": model,
-        "version": version,
-        "details": details or {},
-    }
-    digest = _event_hash(state.head_hash, body)
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "seq": state.generation,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "model": model,
-            "version": version,
-            "details": details or {},
-            "prev_hash": state.head_hash,
-            "hash": digest,
-        },
-    )
-    conn.execute(_SET_HEAD, {"head": digest})
-    return int(state.generation)
-
-
-def list_events(conn: Connection, *, model: str | None = None, limit: int = 100) -> list[Event]:
-    query = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
-    if model is not None:
-        query = query.where(events.c.model == model)
-    return [
-        Event(
-            seq=r.seq,
-            at=utc(r.at),
-            actor=r.actor,
-            action=r.action,
-            model=r.model,
-            version=r.version,
-            details=r.details,
-        )
-        for r in conn.execute(query)
-    ]
-
-
-def generation(conn: Connection) -> int:
-    return int(conn.execute(_GENERATION).scalar_one())

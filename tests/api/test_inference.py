@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from modelsteward.api.app import create_app
+from modelsteward.api.app import create_server
 from modelsteward.settings import Settings
 
 
 @pytest.fixture
 def client(tmp_path: Path, numeric_model):
     model, X = numeric_model
-    app = create_app(Settings(data_dir=tmp_path, route_refresh_interval=0.05, log_flush_interval=0.1))
+    app = create_server(Settings(data_dir=tmp_path, route_refresh_interval=0.05, log_flush_interval=0.1))
     st = app.state.steward
     v = st.register_model("risk", model, input_example=X.head())
     st.set_alias("risk", "production", v.version)

@@ -96,14 +96,14 @@ def test_a_failing_registration_leaves_nothing_behind(backend: Settings) -> None
 
 
 def test_metadata_failure_rolls_back_the_whole_registration(backend: Settings, monkeypatch) -> None:
-    from modelsteward.store import catalog_repo
+    from modelsteward.store import event_repo
 
     st = LocalSteward(settings=backend)
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(catalog_repo, "append_event", explode)
+    monkeypatch.setattr(event_repo, "append_event", explode)
     with pytest.raises(RuntimeError):
         st.register_model("m", _model(), kind="python", input_example=_frame(), training_data=_frame())
     monkeypatch.undo()
