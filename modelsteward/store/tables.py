@@ -147,3 +147,111 @@ deployment_revisions = sa.Table(
     sa.Column("created_by", sa.String(256)),
     sa.Column("created_at", TS, nullable=False),
 )
+
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+monitor_runs = sa.Table(
+    "monitor_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("monitor_id", sa.Integer, sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("window_start", TS, nullable=False),
+    sa.Column("window_end", TS, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("figures", JSON, nullable=False),
+    sa.Column("breaches", JSON, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS, nullable=False),
+)
+sa.Index("ix_monitor_runs_monitor", monitor_runs.c.monitor_id, monitor_runs.c.id)
+
+kpi_points = sa.Table(
+    "kpi_points",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("kpi", sa.String(128), nullable=False),
+    sa.Column("scope", sa.String(128), nullable=False),
+    sa.Column("arm", sa.String(256)),
+    sa.Column("ts", TS, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+sa.Index("ix_kpi_points_series", kpi_points.c.kpi, kpi_points.c.scope, kpi_points.c.ts)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("streak", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.Integer, sa.ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("details", JSON, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("first_fired_at", TS, nullable=False),
+    sa.Column("last_fired_at", TS, nullable=False),
+    sa.Column("resolved_at", TS),
+    sa.Column("acknowledged_by", sa.String(256)),
+)
+sa.Index("ix_alerts_open", alerts.c.fingerprint, alerts.c.status)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_attempt_at", TS),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("sent_at", TS),
+)
+sa.Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+
+# Who runs the schedules: one process at a time holds the lease and renews it; another takes over
+# when it lapses (a killed worker), so scheduled work runs exactly once.
+scheduler_lease = sa.Table(
+    "scheduler_lease",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(256), nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+)
