@@ -7,6 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelsteward.domain.monitoring import (
+    Alert,
+    AlertRule,
+    AlertRuleState,
+    Channel,
+    Delivery,
+    KPIPoint,
+    Monitor,
+    MonitorResult,
+    MonitorSpec,
+)
 from modelsteward.domain.records import (
     Alias,
     Dataset,
@@ -21,9 +32,11 @@ from modelsteward.domain.records import (
     Signature,
     VersionSummary,
 )
-from modelsteward.steward import Steward, deployment_spec, model_update
+from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
@@ -68,6 +81,18 @@ class LocalSteward(Steward):
         self._gateway: Gateway | None = None
         self._feedback: Any = None
         self._gateway_lock = threading.RLock()
+        from modelsteward.alerts import AlertService
+        from modelsteward.monitoring.service import MonitorService
+
+        self.alerts: AlertService = AlertService(self.db)
+        self.monitors: MonitorService = MonitorService(
+            self.db,
+            self.catalog,
+            self.deployments,
+            inference_root=settings.resolved_inference_url(),
+            feedback_root=settings.resolved_feedback_url(),
+            alerts=self.alerts,
+        )
 
     def __repr__(self) -> str:
         return f"<LocalSteward {self.db.safe_url}>"
@@ -276,6 +301,69 @@ class LocalSteward(Steward):
         assert self._feedback is not None
         self._feedback.append(name, batch)
         return len(batch.prediction_ids)
+
+    # -- monitoring and alerts ----------------------------------------------------------------------
+
+    def put_monitor(self, name: str, spec: MonitorSpec | dict[str, Any] | str | Path) -> Monitor:
+        return self.monitors.put(name, parse_spec(MonitorSpec, spec, what="monitor"), actor=self.actor)
+
+    def get_monitor(self, name: str) -> Monitor:
+        return self.monitors.get(name)
+
+    def list_monitors(self) -> list[Monitor]:
+        return self.monitors.list()
+
+    def delete_monitor(self, name: str) -> None:
+        self.monitors.delete(name, actor=self.actor)
+
+    def run_monitor(self, name: str, *, at: datetime | None = None) -> MonitorResult:
+        return self.monitors.run(name, at=at, actor=self.actor)
+
+    def monitor_results(self, name: str, *, limit: int = 50) -> list[MonitorResult]:
+        return self.monitors.results(name, limit=limit)
+
+    def record_kpis(self, points: list[KPIPoint | dict[str, Any]]) -> int:
+        parsed = [parse_spec(KPIPoint, p, what="KPI point") for p in points]
+        return self.monitors.record_kpis(parsed, actor=self.actor)
+
+    def kpi_series(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[KPIPoint]:
+        return self.monitors.kpi_series(kpi, scope, start=start, end=end)
+
+    def compare_kpi_arms(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        return self.monitors.compare_arms(kpi, scope, start=start, end=end, kind=kind)
+
+    def kpi_change(
+        self, kpi: str, scope: str, *, change_at: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        return self.monitors.change(kpi, scope, change_at=change_at, kind=kind)
+
+    def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
+        return self.alerts.put_channel(parse_spec(Channel, channel, what="channel"), self.actor)
+
+    def list_channels(self) -> list[Channel]:
+        return self.alerts.list_channels()
+
+    def put_alert_rule(self, rule: AlertRule | dict[str, Any]) -> AlertRuleState:
+        return self.alerts.put_rule(parse_spec(AlertRule, rule, what="alert rule"), self.actor)
+
+    def list_alert_rules(self) -> list[AlertRuleState]:
+        return self.alerts.list_rules()
+
+    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[Alert]:
+        return self.alerts.list_alerts(status=status, limit=limit)
+
+    def acknowledge_alert(self, alert_id: int) -> Alert:
+        return self.alerts.acknowledge(alert_id, self.actor)
+
+    def resolve_alert(self, alert_id: int) -> Alert:
+        return self.alerts.resolve(alert_id, self.actor)
+
+    def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
+        return self.alerts.list_deliveries(alert_id=alert_id, status=status)
 
     def serving_stats(self) -> dict[str, float]:
         """Counters for /metrics: the log's queue and writes, shadows dropped."""

@@ -7,6 +7,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelsteward.domain.monitoring import (
+    Alert,
+    AlertRule,
+    AlertRuleState,
+    Channel,
+    Delivery,
+    KPIPoint,
+    Monitor,
+    MonitorResult,
+    MonitorSpec,
+)
 from modelsteward.domain.records import (
     Alias,
     BusinessKPI,
@@ -26,11 +37,14 @@ from modelsteward.domain.records import (
 from modelsteward.errors import InvalidArgument
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.gateway import Served
+    from modelsteward.stats.drift import DriftReport
 
 
 def model_update(
@@ -64,6 +78,32 @@ def model_update(
         first = e.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise InvalidArgument(f"invalid {field}: {first['msg']}", details={"field": field}) from e
+
+
+def parse_spec(model: type[Any], value: Any, *, what: str) -> Any:
+    """A Pydantic spec from an instance, a dict, YAML text (a str) or a YAML file (a ``pathlib.Path``);
+    errors name the field, and the line when it came from YAML."""
+    from pydantic import ValidationError
+
+    if isinstance(value, model):
+        return value
+    if isinstance(value, (str, Path)):
+        from modelsteward.domain.yaml_source import definition_error, load_yaml
+
+        source = str(value) if isinstance(value, Path) else what
+        text = value.read_text(encoding="utf-8") if isinstance(value, Path) else value
+        data, locate = load_yaml(text, source=source)
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            raise definition_error(e, locate, source) from e
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or what
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise InvalidArgument(f"invalid {what}: {field}: {message}", details={"field": field}) from e
 
 
 def deployment_spec(
@@ -377,6 +417,86 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def serve(self, name: str, data: Any, *, request_id: str | None = None) -> Served:
         """Send one request through deployment ``name``'s route set, as the gateway does."""
+
+    # -- monitoring ---------------------------------------------------------------------------------
+
+    def detect_drift(self, reference: Any, current: Any, **options: Any) -> DriftReport:
+        """Compare two data sets (or a stored profile and a data set) column by column, in process.
+
+        >>> report = st.detect_drift(training_df, todays_df)   # doctest: +SKIP
+        >>> report.drifted, report.to_frame()                   # doctest: +SKIP
+        """
+        from modelsteward.stats.drift import detect_drift
+
+        return detect_drift(reference, current, **options)
+
+    @abc.abstractmethod
+    def put_monitor(self, name: str, spec: MonitorSpec | dict[str, Any] | str | Path) -> Monitor:
+        """Create or replace a monitor (a MonitorSpec, a dict, YAML text or a YAML file)."""
+
+    @abc.abstractmethod
+    def get_monitor(self, name: str) -> Monitor: ...
+
+    @abc.abstractmethod
+    def list_monitors(self) -> list[Monitor]: ...
+
+    @abc.abstractmethod
+    def delete_monitor(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def run_monitor(self, name: str, *, at: datetime | None = None) -> MonitorResult:
+        """Run a monitor now (or over the window ending at ``at``), store and alert on its result."""
+
+    @abc.abstractmethod
+    def monitor_results(self, name: str, *, limit: int = 50) -> list[MonitorResult]: ...
+
+    @abc.abstractmethod
+    def record_kpis(self, points: list[KPIPoint | dict[str, Any]]) -> int:
+        """Record business KPI observations (kpi, scope, ts, value, arm)."""
+
+    @abc.abstractmethod
+    def kpi_series(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[KPIPoint]: ...
+
+    @abc.abstractmethod
+    def compare_kpi_arms(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        """Compare a KPI between the two arms of an A/B deployment (Welch or two-proportion test)."""
+
+    @abc.abstractmethod
+    def kpi_change(
+        self, kpi: str, scope: str, *, change_at: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        """Did the KPI move at the deployment change? Before/after test plus a change-point search;
+        ``answer`` says it in a sentence."""
+
+    @abc.abstractmethod
+    def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
+        """Create or replace an alert channel (webhook, slack, email, ticket)."""
+
+    @abc.abstractmethod
+    def list_channels(self) -> list[Channel]: ...
+
+    @abc.abstractmethod
+    def put_alert_rule(self, rule: AlertRule | dict[str, Any]) -> AlertRuleState:
+        """Create or replace an alert rule over a monitor's results or a KPI."""
+
+    @abc.abstractmethod
+    def list_alert_rules(self) -> list[AlertRuleState]: ...
+
+    @abc.abstractmethod
+    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[Alert]: ...
+
+    @abc.abstractmethod
+    def acknowledge_alert(self, alert_id: int) -> Alert: ...
+
+    @abc.abstractmethod
+    def resolve_alert(self, alert_id: int) -> Alert: ...
+
+    @abc.abstractmethod
+    def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]: ...
 
     # -- the trail ----------------------------------------------------------------------------------
 

@@ -7,11 +7,23 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from modelsteward.domain.monitoring import (
+    Alert,
+    AlertRule,
+    AlertRuleState,
+    Channel,
+    Delivery,
+    KPIPoint,
+    Monitor,
+    MonitorResult,
+    MonitorSpec,
+)
 from modelsteward.domain.records import (
     Alias,
     Dataset,
@@ -26,7 +38,7 @@ from modelsteward.domain.records import (
 )
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import IntegrityError, RemoteError, StoreUnavailable, error_from_dict
-from modelsteward.steward import Steward, deployment_spec, model_update
+from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -336,6 +348,93 @@ class RemoteSteward(Steward):
             outputs=outputs,
             versions=body["model_version"].split(","),
         )
+
+    # -- monitoring and alerts ----------------------------------------------------------------------
+
+    def put_monitor(self, name: str, spec: MonitorSpec | dict[str, Any] | str | Path) -> Monitor:
+        parsed = parse_spec(MonitorSpec, spec, what="monitor")
+        body = self._json(
+            "PUT", f"/api/v1/monitors/{check_name(name, field='monitor')}", json=parsed.model_dump(mode="json")
+        )
+        return Monitor.model_validate(body)
+
+    def get_monitor(self, name: str) -> Monitor:
+        return Monitor.model_validate(self._json("GET", f"/api/v1/monitors/{check_name(name, field='monitor')}"))
+
+    def list_monitors(self) -> list[Monitor]:
+        return [Monitor.model_validate(m) for m in self._json("GET", "/api/v1/monitors")]
+
+    def delete_monitor(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/monitors/{check_name(name, field='monitor')}")
+
+    def run_monitor(self, name: str, *, at: datetime | None = None) -> MonitorResult:
+        body = {"at": at.isoformat()} if at is not None else None
+        result = self._json("POST", f"/api/v1/monitors/{check_name(name, field='monitor')}/run", json=body)
+        return MonitorResult.model_validate(result)
+
+    def monitor_results(self, name: str, *, limit: int = 50) -> list[MonitorResult]:
+        body = self._json(
+            "GET", f"/api/v1/monitors/{check_name(name, field='monitor')}/results", params={"limit": limit}
+        )
+        return [MonitorResult.model_validate(r) for r in body]
+
+    def record_kpis(self, points: list[KPIPoint | dict[str, Any]]) -> int:
+        parsed = [parse_spec(KPIPoint, p, what="KPI point").model_dump(mode="json") for p in points]
+        return int(self._json("POST", "/api/v1/kpis", json={"points": parsed})["accepted"])
+
+    def kpi_series(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[KPIPoint]:
+        params = {k: v.isoformat() for k, v in (("start", start), ("end", end)) if v is not None}
+        return [KPIPoint.model_validate(p) for p in self._json("GET", f"/api/v1/kpis/{kpi}/{scope}", params=params)]
+
+    def compare_kpi_arms(
+        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"kind": kind}
+        params.update({k: v.isoformat() for k, v in (("start", start), ("end", end)) if v is not None})
+        return self._json("GET", f"/api/v1/kpis/{kpi}/{scope}/arms", params=params)
+
+    def kpi_change(
+        self, kpi: str, scope: str, *, change_at: datetime | None = None, kind: str = "mean"
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"kind": kind}
+        if change_at is not None:
+            params["change_at"] = change_at.isoformat()
+        return self._json("GET", f"/api/v1/kpis/{kpi}/{scope}/change", params=params)
+
+    def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
+        parsed = parse_spec(Channel, channel, what="channel")
+        return Channel.model_validate(
+            self._json("PUT", f"/api/v1/channels/{parsed.name}", json=parsed.model_dump(mode="json"))
+        )
+
+    def list_channels(self) -> list[Channel]:
+        return [Channel.model_validate(c) for c in self._json("GET", "/api/v1/channels")]
+
+    def put_alert_rule(self, rule: AlertRule | dict[str, Any]) -> AlertRuleState:
+        parsed = parse_spec(AlertRule, rule, what="alert rule")
+        body = self._json("PUT", f"/api/v1/alert-rules/{parsed.name}", json=parsed.model_dump(mode="json"))
+        return AlertRuleState.model_validate(body)
+
+    def list_alert_rules(self) -> list[AlertRuleState]:
+        return [AlertRuleState.model_validate(r) for r in self._json("GET", "/api/v1/alert-rules")]
+
+    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[Alert]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return [Alert.model_validate(a) for a in self._json("GET", "/api/v1/alerts", params=params)]
+
+    def acknowledge_alert(self, alert_id: int) -> Alert:
+        return Alert.model_validate(self._json("POST", f"/api/v1/alerts/{int(alert_id)}/acknowledge"))
+
+    def resolve_alert(self, alert_id: int) -> Alert:
+        return Alert.model_validate(self._json("POST", f"/api/v1/alerts/{int(alert_id)}/resolve"))
+
+    def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
+        params = {k: v for k, v in (("alert_id", alert_id), ("status", status)) if v is not None}
+        return [Delivery.model_validate(d) for d in self._json("GET", "/api/v1/deliveries", params=params)]
 
     # -- the trail ----------------------------------------------------------------------------------
 

@@ -8,6 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelsteward.domain.refs import NAME_PATTERN as _NAME
+
+NAME_PATTERN = rf"^{_NAME}$"
+
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -29,8 +33,9 @@ class Spec(BaseModel):
 class Target(Spec):
     """What a monitor watches: a deployment's traffic (its prediction log) or a model version."""
 
-    deployment: str | None = None
-    model: str | None = None
+    deployment: str | None = Field(default=None, pattern=NAME_PATTERN)
+    model: str | None = Field(default=None, pattern=rf"^{_NAME}(/[0-9]{{1,9}})?$", description="name or name/3")
+    step: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="a pipeline step")
 
     @model_validator(mode="after")
     def _one(self) -> Target:
@@ -100,6 +105,16 @@ class OptimizationCheck(Spec):
     max_infeasible_rate: float = Field(default=0.05, ge=0, le=1)
 
 
+class KPIQueryCheck(Spec):
+    """Feed a business KPI from a SQL query against a BI database (any SQLAlchemy URL) on the
+    monitor's schedule; the query returns ``ts`` and ``value`` (and optionally ``arm``)."""
+
+    kpi: str = Field(min_length=1, max_length=128)
+    scope: str = Field(min_length=1, max_length=128)
+    url: str
+    query: str = Field(min_length=1)
+
+
 class Check(Spec):
     """Exactly one kind of check."""
 
@@ -110,6 +125,7 @@ class Check(Spec):
     estimated_performance: EstimatedPerformanceCheck | None = None
     rule_hit_rate: RuleHitRateCheck | None = None
     optimization: OptimizationCheck | None = None
+    kpi_query: KPIQueryCheck | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Check:
@@ -218,6 +234,10 @@ class Channel(Spec):
     sender: str | None = None
     recipients: list[str] = Field(default_factory=list)
     project: str | None = None
+    smtp_starttls: bool = Field(default=False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_user_env: str | None = Field(
+        default=None, description="variable holding the SMTP user name; ``secret_env`` then holds the password"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Channel:
@@ -265,6 +285,15 @@ class AlertRule(Spec):
         if self.kpi is not None and (self.when.metric is None or self.scope is None):
             raise ValueError("a KPI rule needs a scope and a metric condition (metric: value)")
         return self
+
+
+class AlertRuleState(BaseModel):
+    """A stored alert rule with what the store keeps beside it: on or off, and the current breach streak."""
+
+    rule: AlertRule
+    enabled: bool = True
+    streak: int = 0
+    created_at: datetime
 
 
 class Alert(BaseModel):

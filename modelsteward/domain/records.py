@@ -69,6 +69,9 @@ class DatasetFingerprint(Record):
     row_count: int
     quantile_levels: list[float]
     columns: list[ColumnProfile]
+    drift_profile: dict[str, Any] | None = Field(
+        default=None, description="the fine-grained reference for drift detection (stats.sketch.DriftProfile)"
+    )
 
     @property
     def schema_(self) -> list[ColumnSpec]:

@@ -111,11 +111,15 @@ def fingerprint(frame: pd.DataFrame) -> DatasetFingerprint:
             profiles[name] = profile
         elif kind not in ("integer", "number"):
             profiles[name] = _categorical_profile(renamed[name], name, kind)
+    from modelsteward.stats.sketch import reference_sketch
+
     return DatasetFingerprint(
         content_hash=content_hash(renamed),
         row_count=len(renamed),
         quantile_levels=QUANTILE_LEVELS,
         columns=[profiles[name] for name in types],
+        # Monitoring compares live traffic with this, so it never needs the training data again.
+        drift_profile=reference_sketch(renamed).model_dump(mode="json"),
     )
 
 

@@ -120,9 +120,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("sent_at", TS),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
-        sa.ForeignKeyConstraint(
-            ["alert_id"], ["alerts.id"], name="fk_deliveries_alert_id_alerts", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], name="fk_deliveries_alert_id_alerts", ondelete="CASCADE"),
     )
     op.create_index("ix_deliveries_due", "deliveries", ["status", "next_attempt_at"])
     op.create_table(

@@ -1,0 +1,1 @@
+"""Monitoring: monitors over the prediction log, their results, and business KPIs."""
