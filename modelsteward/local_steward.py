@@ -81,6 +81,7 @@ class LocalSteward(Steward):
         self._gateway: Gateway | None = None
         self._feedback: Any = None
         self._gateway_lock = threading.RLock()
+        self._scheduler: Any = None
         from modelsteward.alerts import AlertService
         from modelsteward.monitoring.service import MonitorService
 
@@ -365,6 +366,39 @@ class LocalSteward(Steward):
     def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
         return self.alerts.list_deliveries(alert_id=alert_id, status=status)
 
+    def start_scheduler(self) -> Any:
+        """Start the scheduler of ``steward up``: due monitors and alert notifications (idempotent)."""
+        with self._gateway_lock:
+            if self._scheduler is None:
+                from modelsteward.alerts import Dispatcher
+                from modelsteward.monitoring.scheduler import Scheduler
+                from modelsteward.serving.prediction_log import default_worker_name
+
+                self._scheduler = Scheduler(
+                    self.db, self.monitors, holder=default_worker_name(), dispatcher=Dispatcher(self.db)
+                )
+                self._scheduler.start()
+        return self._scheduler
+
+    def stop_scheduler(self) -> None:
+        with self._gateway_lock:
+            if self._scheduler is not None:
+                self._scheduler.stop()
+                self._scheduler = None
+
+    def monitoring_stats(self) -> dict[str, Any]:
+        """Monitor and alert figures for /metrics: each monitor's latest result, firing alerts, deliveries."""
+        latest = {}
+        for monitor in self.monitors.list():
+            results = self.monitors.results(monitor.name, limit=1)
+            if results:
+                latest[monitor.name] = results[0]
+        return {
+            "monitors": latest,
+            "alerts_firing": len(self.alerts.list_alerts(status="firing", limit=10_000)),
+            "deliveries": self.alerts.delivery_counts(),
+        }
+
     def serving_stats(self) -> dict[str, float]:
         """Counters for /metrics: the log's queue and writes, shadows dropped."""
         if self._gateway is None:
@@ -378,5 +412,6 @@ class LocalSteward(Steward):
         }
 
     def close(self) -> None:
+        self.stop_scheduler()
         self.stop_serving()
         self.db.dispose()

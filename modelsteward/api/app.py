@@ -68,11 +68,14 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
         # The gateway and its logs belong to the worker process that serves: start them here, after
         # any fork, and flush them on shutdown (SIGTERM/SIGINT) so nothing acknowledged is lost.
         steward.start_serving(on_served=metrics.observe_model)
+        if settings.scheduler:
+            steward.start_scheduler()
         if settings.tune_gc:
             _tune_garbage_collector()
         try:
             yield
         finally:
+            steward.stop_scheduler()
             steward.stop_serving()
 
     app = FastAPI(

@@ -255,5 +255,6 @@ def v2_model_ready(name: str, request: Request) -> Any:
 @router.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
 def metrics(request: Request) -> Response:
     st = _steward(request)
+    request.app.state.metrics.observe_monitoring(st.monitoring_stats())
     body = request.app.state.metrics.render(st.serving_stats())
     return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -65,6 +65,37 @@ class ServingMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.monitor_ok = Gauge(
+            "steward_monitor_ok",
+            "1 when a monitor's latest result passed, 0 when it breached (absent: never run, or no data)",
+            ["monitor"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.monitor_breaches = Gauge(
+            "steward_monitor_breaches",
+            "Breaches in a monitor's latest result",
+            ["monitor"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.monitor_last_run = Gauge(
+            "steward_monitor_last_run_timestamp_seconds",
+            "When a monitor last finished a run",
+            ["monitor"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.alerts_firing = Gauge(
+            "steward_alerts_firing", "Alerts firing now", registry=self.registry, multiprocess_mode="mostrecent"
+        )
+        self.deliveries = Gauge(
+            "steward_alert_deliveries",
+            "Alert notifications by delivery status",
+            ["status"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
         self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._request_children: dict[tuple[str, ...], Any] = {}
 
@@ -88,6 +119,17 @@ class ServingMetrics:
             child = self.request_latency.labels(*key)
             self._request_children[key] = child
         child.observe(seconds)
+
+    def observe_monitoring(self, stats: dict[str, Any]) -> None:
+        """Set the monitoring gauges from ``monitoring_stats()``."""
+        for name, result in stats.get("monitors", {}).items():
+            if result.status in ("ok", "breach"):
+                self.monitor_ok.labels(name).set(1 if result.status == "ok" else 0)
+            self.monitor_breaches.labels(name).set(len(result.breaches))
+            self.monitor_last_run.labels(name).set(result.finished_at.timestamp())
+        self.alerts_firing.set(stats.get("alerts_firing", 0))
+        for status, count in stats.get("deliveries", {}).items():
+            self.deliveries.labels(status).set(count)
 
     def render(self, stats: dict[str, float] | None = None) -> bytes:
         """The text exposition; ``stats`` are the gateway's current counters (``serving_stats()``)."""
