@@ -276,11 +276,18 @@ class LocalSteward(Steward):
                 self._feedback = None
 
     def serve(
-        self, name: str, data: Any, *, request_id: str | None = None, checked_against: Signature | None = None
+        self,
+        name: str,
+        data: Any,
+        *,
+        request_id: str | None = None,
+        checked_against: Signature | None = None,
+        at: datetime | None = None,
     ) -> Served:
+        """``at`` records another time than now in the prediction log: backfills and simulations."""
         from modelsteward.stats.schema import to_frame
 
-        return self.gateway.serve(name, to_frame(data), request_id=request_id, checked_against=checked_against)
+        return self.gateway.serve(name, to_frame(data), request_id=request_id, checked_against=checked_against, at=at)
 
     def serving_signature(self, name: str) -> Signature | None:
         """What a deployment's requests carry (its champion's or pipeline's inputs), from memory."""
@@ -291,13 +298,15 @@ class LocalSteward(Steward):
         versions = [arm.version for arm in route.arms] or sorted(getattr(route.pipeline, "versions", {}).values())
         return {"signature": route.signature, "versions": versions, "revision": route.revision}
 
-    def send_feedback(self, name: str, rows: list[dict[str, Any]]) -> int:
+    def send_feedback(self, name: str, rows: list[dict[str, Any]], *, at: datetime | None = None) -> int:
         """Record ground truth: each row has ``prediction_id`` and ``actual`` and/or ``actual_<name>``
         values (and optionally ``ts``, when the outcome was observed). Returns the rows accepted."""
         from modelsteward.serving.feedback_rows import feedback_batch
 
         self.deployments.get(name)  # NotFound for an unknown deployment
         batch = feedback_batch(rows)
+        if at is not None:
+            batch = batch._replace(ts=at)
         self.start_serving()  # the feedback log starts with the gateway
         assert self._feedback is not None
         self._feedback.append(name, batch)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -100,6 +101,7 @@ def run_arm(
     sink: PredictionSink | None = None,
     on_served: Callable[[str, str, str, str, float], None] | None = None,
     step: str | None = None,
+    ts: Any = None,
 ) -> pd.DataFrame:
     """Predict with one arm and record it: the log row (also for a failure) and the served counter.
 
@@ -129,7 +131,7 @@ def run_arm(
         sink.append(
             deployment,
             PredictionBatch(
-                ts=time.time_ns(),
+                ts=ts if ts is not None else time.time_ns(),
                 request_id=request_id,
                 arm=arm.role,
                 model=version.name,
@@ -298,16 +300,18 @@ class Gateway:
         *,
         request_id: str | None = None,
         checked_against: Signature | None = None,
+        at: datetime | None = None,
     ) -> Served:
         """Answer one request. ``checked_against`` is the signature the caller already conformed the
-        frame to (the protocol decoders do); arms with that signature skip checking it again."""
+        frame to (the protocol decoders do); arms with that signature skip checking it again. ``at``
+        records another time than now in the log (backfills and simulations)."""
         route = self.route(name)
         checked = checked_against
         request_id = request_id or uuid.uuid4().hex
         n = len(frame)
         ids = prediction_ids(request_id, n)
         if route.pipeline is not None:
-            return self._serve_pipeline(route, frame, request_id, ids)
+            return self._serve_pipeline(route, frame, request_id, ids, at)
         keys = None
         if route.sticky_key is not None and len(route.arms) > 1:
             if route.sticky_key not in frame.columns:
@@ -325,7 +329,7 @@ class Gateway:
         used = np.unique(chosen)
         if len(used) == 1:
             arm = route.arms[int(used[0])]
-            outputs = self._predict(route, arm, frame, request_id, ids, checked)
+            outputs = self._predict(route, arm, frame, request_id, ids, checked, at)
             versions, arms = [arm.version], [arm.role]
         else:
             parts = []
@@ -341,7 +345,7 @@ class Gateway:
                 arms.append(arm.role)
             outputs = pd.concat(parts).reindex(frame.index)
         for shadow in route.shadows:
-            self._schedule_shadow(route, shadow, frame, request_id, ids, checked)
+            self._schedule_shadow(route, shadow, frame, request_id, ids, checked, at)
         return Served(
             deployment=name, request_id=request_id, prediction_ids=ids, outputs=outputs, versions=versions, arms=arms
         )
@@ -354,6 +358,7 @@ class Gateway:
         request_id: str,
         ids: list[str],
         checked: Signature | None = None,
+        at: datetime | None = None,
     ) -> pd.DataFrame:
         return run_arm(
             route.name,
@@ -364,10 +369,18 @@ class Gateway:
             checked=checked,
             sink=self.sink if route.log_predictions else None,
             on_served=self.on_served,
+            ts=at,
         )
 
     def _schedule_shadow(
-        self, route: Route, arm: Arm, frame: pd.DataFrame, request_id: str, ids: list[str], checked: Signature | None
+        self,
+        route: Route,
+        arm: Arm,
+        frame: pd.DataFrame,
+        request_id: str,
+        ids: list[str],
+        checked: Signature | None,
+        at: datetime | None = None,
     ) -> None:
         # A shadow never delays or fails the caller: it runs on its own threads, and when too many are
         # waiting the newest is skipped (and counted) rather than queued without bound.
@@ -377,7 +390,7 @@ class Gateway:
 
         def run() -> None:
             try:
-                self._predict(route, arm, frame, request_id, ids, checked)
+                self._predict(route, arm, frame, request_id, ids, checked, at)
             except Exception as e:  # noqa: BLE001 - already logged as an error row where it was a model failure
                 log.debug("shadow %s failed: %s", arm.version, e)
             finally:
@@ -388,7 +401,9 @@ class Gateway:
         except RuntimeError:  # shutting down
             self._pending_shadows.release()
 
-    def _serve_pipeline(self, route: Route, frame: pd.DataFrame, request_id: str, ids: list[str]) -> Served:
+    def _serve_pipeline(
+        self, route: Route, frame: pd.DataFrame, request_id: str, ids: list[str], at: datetime | None = None
+    ) -> Served:
         started = time.perf_counter()
         try:
             result = route.pipeline.run(frame)
@@ -409,7 +424,7 @@ class Gateway:
                 self.sink.append(
                     route.name,
                     PredictionBatch(
-                        ts=time.time_ns(),
+                        ts=at if at is not None else time.time_ns(),
                         request_id=request_id,
                         arm="pipeline",
                         model=step.version.split("/")[0],
