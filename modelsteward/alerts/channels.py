@@ -6,6 +6,7 @@ wire: every error text is scrubbed of them before anyone stores or logs it.
 
 from __future__ import annotations
 
+import abc
 import base64
 import hashlib
 import hmac
@@ -188,15 +189,16 @@ def plain_text(notice: Notice) -> str:
 # -- HTTP senders ---------------------------------------------------------------------------------------
 
 
-class HttpSender:
+class HttpSender(abc.ABC):
     """Posts a JSON body; any transport error or non-2xx answer is a DeliveryError."""
 
     def __init__(self, http: httpx.Client, *, clock: Callable[[], float] = time.time) -> None:
         self.http = http
         self.clock = clock
 
+    @abc.abstractmethod
     def render(self, channel: Channel, notice: Notice) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON body for this kind of receiver."""
 
     def auth_headers(self, secrets: _Secrets, body: bytes) -> dict[str, str]:
         """With ``secret_env`` set: sign the body and its timestamp (receivers reject stale timestamps)."""

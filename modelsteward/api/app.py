@@ -57,7 +57,7 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def create_app(settings: Settings | None = None, *, steward: LocalSteward | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, steward: LocalSteward | None = None, demo: bool = False) -> FastAPI:
     """Build the API over ``steward`` (or a new embedded one on ``settings``)."""
     settings = settings or Settings()
     steward = steward or LocalSteward(settings=settings)
@@ -94,6 +94,10 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     app.include_router(deployments_router)
     app.include_router(inference_router)
     app.include_router(monitoring_router)
+    if demo or settings.demo:
+        from modelsteward.api.routes_demo import router as demo_router
+
+        app.include_router(demo_router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -120,10 +124,12 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     return app
 
 
-def create_server(settings: Settings | None = None, *, steward: LocalSteward | None = None) -> FastInference:
+def create_server(
+    settings: Settings | None = None, *, steward: LocalSteward | None = None, demo: bool = False
+) -> FastInference:
     """What ``steward up`` runs: the app behind the inference fast path, which answers the two
     inference routes before any of FastAPI's layers and hands everything else to the app."""
-    app = create_app(settings, steward=steward)
+    app = create_app(settings, steward=steward, demo=demo)
     return FastInference(
         app,
         steward=app.state.steward,

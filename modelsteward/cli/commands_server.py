@@ -44,7 +44,7 @@ def up(
     from modelsteward.local_steward import LocalSteward
     from modelsteward.settings import Settings
 
-    overrides: dict[str, object] = {"host": host, "port": port}
+    overrides: dict[str, object] = {"host": host, "port": port, "demo": demo}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -58,8 +58,9 @@ def up(
     if demo:
         from modelsteward.demo.seed import seed_demo
 
-        with console.status("seeding the Northwind Bank demo..."):
-            summary = seed_demo(steward)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        with console.status("seeding the Northwind Bank demo (models, deployments, 60 days of traffic)..."):
+            summary = seed_demo(steward, inbox_url=f"http://{shown}:{port}/demo/inbox")
         console.print(summary)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(
@@ -69,7 +70,7 @@ def up(
         highlight=False,
     )
     if workers == 1:
-        uvicorn.run(create_server(settings, steward=steward), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_server(settings, steward=steward, demo=demo), host=host, port=port, log_level=log_level)
         return
     steward.close()
     _run_workers(settings, workers=workers, log_level=log_level)
@@ -85,6 +86,7 @@ def _run_workers(settings: Any, *, workers: int, log_level: str) -> None:
     import uvicorn
 
     os.environ["STEWARD_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["STEWARD_DEMO"] = "true" if settings.demo else "false"
     for key in ("database_url", "artifact_url", "inference_url", "feedback_url"):
         value = getattr(settings, key)
         if value:

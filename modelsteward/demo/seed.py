@@ -77,12 +77,16 @@ def _onnx_export(pipeline: Any) -> Any:
     return convert_sklearn(pipeline, initial_types=inputs, options={id(pipeline.steps[-1][1]): {"zipmap": False}})
 
 
-def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000) -> str:
-    """Register the demo models unless they are there already; returns a one-line summary."""
+def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, inbox_url: str | None = None) -> str:
+    """Register the demo models and deployments unless they are there already, and, given the URL of
+    a webhook receiver for the alert (``steward up --demo`` serves one at /demo/inbox), play the
+    demo's 60 days of traffic. Returns a one-line summary."""
     existing = {m.name for m in st.list_models()}
     deployed = {d.name for d in st.list_deployments()}
     if set(DEMO_MODELS) <= existing and set(DEMO_DEPLOYMENTS) <= deployed:
-        return "the Northwind Bank demo is already seeded"
+        if inbox_url is None or any(m.name == "credit-risk-drift" for m in st.list_monitors()):
+            return "the Northwind Bank demo is already seeded"
+        return _play(st, data_dir, rows, inbox_url)
 
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -202,10 +206,22 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000) 
         )
         st.set_alias("affordability", "production", v.version)
     _deploy(st, folder.parent, data, deployed)
-    return (
+    summary = (
         f"seeded the Northwind Bank demo: models {', '.join(DEMO_MODELS)}; deployments "
         f"{', '.join(DEMO_DEPLOYMENTS)} ({rows} generated applicants)"
     )
+    if inbox_url is not None:
+        summary += "\n" + _play(st, data_dir, rows, inbox_url)
+    return summary
+
+
+def _play(st: Steward, data_dir: Path | None, rows: int, inbox_url: str) -> str:
+    from modelsteward.demo.timeline import play
+
+    pool = applicants(rows, seed=42)  # the bureau knows these applicants
+    result = play(st, pool, inbox_url=inbox_url)
+    st.stop_serving()  # type: ignore[attr-defined]  # flush the simulated days to the log
+    return result
 
 
 def _deploy(st: Steward, data_dir: Path, data: pd.DataFrame, deployed: set[str]) -> None:
