@@ -7,11 +7,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from modelsteward.errors import InvalidArgument, StewardError
 
@@ -117,3 +119,38 @@ def _scalar(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(
+            f"{option} {text!r} is not an ISO time like 2026-03-01T12:00", details={"field": option}
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def spec_file(path: Path) -> Path:
+    if not path.is_file():
+        raise InvalidArgument(f"no such file: {path}", details={"field": "spec"})
+    return path
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def num(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    rendered = Table(title=title)
+    for column in columns:
+        rendered.add_column(column)
+    for row in rows:
+        rendered.add_row(*("" if v is None else str(v) for v in row))
+    console.print(rendered)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from modelsteward.cli import (  # noqa: F401 - importing a module registers its commands
+    commands_alerts,
     commands_deployments,
     commands_models,
+    commands_monitoring,
     commands_package,
     commands_server,
 )

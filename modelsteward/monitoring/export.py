@@ -10,7 +10,8 @@ The views (see :data:`VIEWS`):
 - ``feedback``: the feedback log as stored (``prediction_id``, ``ts``, ``actual``/``actual_<name>``);
 - ``predictions_with_feedback``: predictions that have ground truth, each with the latest observed value of every
   ``actual*`` column and ``feedback_ts``, joined on (deployment, prediction_id);
-- ``monitor_results``: one row per run and figure or breach (:func:`figure_rows`);
+- ``monitor_results``: one row per run and figure or breach (:func:`figure_rows`): monitor, run_id, status,
+  window_start, window_end, rows, check_kind, metric, column_name, value, threshold, breached;
 - ``kpis``: business KPI observations (kpi, scope, arm, ts, value).
 
 A connection is a snapshot: the Parquet views list the files that exist when it opens (so a compaction never shows a
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 VIEWS = ("predictions", "feedback", "predictions_with_feedback", "monitor_results", "kpis")
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
-#: The columns of ``monitor_results`` with their pandas dtypes (typed even when empty, so queries bind).
+#: The columns of ``monitor_results`` with their pandas dtypes (typed even when empty, so queries bind). ``check_kind``
+#: and ``column_name`` because CHECK and COLUMN are reserved words in SQL: BI queries need no quoting.
 RESULT_COLUMNS: dict[str, str] = {
     "monitor": "string",
     "run_id": "Int64",
@@ -44,9 +46,9 @@ RESULT_COLUMNS: dict[str, str] = {
     "window_start": "datetime64[us, UTC]",
     "window_end": "datetime64[us, UTC]",
     "rows": "Int64",
-    "check": "string",
+    "check_kind": "string",
     "metric": "string",
-    "column": "string",
+    "column_name": "string",
     "value": "float64",
     "threshold": "float64",
     "breached": "boolean",
@@ -63,7 +65,7 @@ KPI_COLUMNS: dict[str, str] = {
 # -- monitor results, flattened ---------------------------------------------------------------------------------
 
 
-_NOT_FIGURES = frozenset({"positive"})  # scalars that describe a figure rather than measure anything
+_NOT_FIGURES = frozenset({"positive", "threshold"})  # scalars that set a figure up rather than measure anything
 
 
 def _number(value: Any) -> float | None:
@@ -130,15 +132,42 @@ def figure_rows(result: MonitorResult) -> list[dict[str, Any]]:
             seen.add(key)
             if threshold is None and breach is not None:
                 threshold = breach.threshold
-            rows.append(base | {"check": check, "metric": metric, "column": column, "value": value,
-                                "threshold": threshold, "breached": breach is not None})  # fmt: skip
+            rows.append(
+                base
+                | {
+                    "check_kind": check,
+                    "metric": metric,
+                    "column_name": column,
+                    "value": value,
+                    "threshold": threshold,
+                    "breached": breach is not None,
+                }
+            )
     for key, breach in breaches.items():
         if key not in seen:
-            rows.append(base | {"check": breach.check, "metric": breach.metric, "column": breach.column,
-                                "value": breach.value, "threshold": breach.threshold, "breached": True})  # fmt: skip
+            rows.append(
+                base
+                | {
+                    "check_kind": breach.check,
+                    "metric": breach.metric,
+                    "column_name": breach.column,
+                    "value": breach.value,
+                    "threshold": breach.threshold,
+                    "breached": True,
+                }
+            )
     if not rows:
-        rows.append(base | {"check": None, "metric": None, "column": None, "value": None, "threshold": None,
-                            "breached": False})  # fmt: skip
+        rows.append(
+            base
+            | {
+                "check_kind": None,
+                "metric": None,
+                "column_name": None,
+                "value": None,
+                "threshold": None,
+                "breached": False,
+            }
+        )
     return rows
 
 
@@ -251,6 +280,8 @@ def _statement(table_or_sql: str) -> str:
 
 def _failed(e: Exception) -> InvalidArgument:
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "Catalog Error" in first:
+        first += f" (the views are {', '.join(VIEWS)})"
     return InvalidArgument(f"the query failed: {first}", details={"field": "sql", "views": list(VIEWS)})
 
 

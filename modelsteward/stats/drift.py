@@ -21,20 +21,20 @@ reference, current windows of 100 to 100,000 rows):
 - categorical: **Jensen-Shannon distance >= 0.05 and chi-square p-value < 0.05**.
 
 A column drifts when the change is material (the distance) *and* more than sampling noise (the test). The
-distance alone false-alarms on small windows (normed Wasserstein >= 0.1 fires on 68% of unchanged 100-row
+distance alone false-alarms on small windows (normed Wasserstein >= 0.1 fires on 70% of unchanged 100-row
 windows, Jensen-Shannon >= 0.1 on every unchanged 300-row window of a 50-category column); the test alone
-flags immaterial changes on large ones (KS p < 0.05 flags a 0.05-sd shift in 78% of 10,000-row windows and
-all 100,000-row ones). Together: no false alarm at 3,000 rows and up on unchanged normal, lognormal and count
-data (the test's nominal ~5% below that), every 0.3-sd and 0.5-sd mean shift and every 1.5x spread caught from
-300 rows up, a 0.1-sd shift on the threshold (~55-60%). PSI >= 0.1 misses the 0.3-sd shift (40% of runs at
-1,000 rows, 8% at 100,000; its value there is ~0.09). For categories, Evidently's Jensen-Shannon >= 0.1 misses
-a 10-point move between the two largest categories at every size above 1,000 rows (0-7%) while chi-square
-catches it at 1,000 rows: a jump at Evidently's size switch. Jensen-Shannon >= 0.05 is the categorical
-counterpart of 0.1 sd (for small changes JS ~ 0.35 x the shift in sd units), catching 10-point moves from
-1,000 rows up; the chi-square gate keeps a 150-category column at the test's ~5%. Evidently switches on the
-reference's size instead (<= 1,000 rows: the test alone; above: the distance alone); ``significance=None``
-with ``threshold={"col": 0.1}`` gives its distance rules. A constant reference column is judged by KS (the
-share of current values that differ), never by a norm of zero.
+flags immaterial changes on large ones (KS p < 0.05 flags a 0.05-sd shift in 85% of 10,000-row windows and 98%
+of 100,000-row ones). Together: no false alarm from 3,000 rows up on unchanged normal, lognormal and count data
+(the test's nominal ~5% or less below that); a 0.3-sd shift caught in 98% of 300-row windows and all from
+1,000 rows up, a 1.5x spread in all from 300 rows up; a 0.1-sd shift sits on the threshold (55-62% from 1,000
+rows up). PSI >= 0.1 misses the 0.3-sd shift (43% at 1,000 rows, 2% at 100,000: its value there is ~0.09).
+For categories, Evidently's Jensen-Shannon >= 0.1 misses a 10-point move between the two largest categories
+above 1,000 rows (0-7%) while chi-square catches it at 1,000 rows: a jump at Evidently's size switch.
+Jensen-Shannon >= 0.05 is the categorical counterpart of ~0.14 sd (for small changes the distance is ~0.35 x
+the shift in sd units) and catches 10-point moves from 1,000 rows up; the chi-square gate keeps a 150-category
+column at the test's ~5%. Evidently instead switches on the reference's size (<= 1,000 rows: the test alone;
+above: the distance alone); ``significance=None`` with ``threshold=0.1`` gives its distance rules. A constant
+reference column is judged by KS (the share of current values that differ), never by a norm of zero.
 
 Prediction drift and target drift are the same computation on the prediction or target column.
 """

@@ -1,10 +1,11 @@
 """Drift sketches: a reference profile built once from training data, and mergeable summaries of later data on its bins.
 
-A :class:`DriftProfile` keeps, per numeric column, ~200 bin edges taken from the reference's quantiles (the
-outermost two bins are open-ended), the reference's count and sum of values in every bin, its null and
-non-finite counts, min, max, mean and standard deviation; per categorical column, its ``MAX_CATEGORIES`` most
-frequent values, their counts and the count of all others. It is a Pydantic record, so it persists as JSON
-with the model version (about 15 KB per numeric column), and monitoring never needs the training data again.
+A :class:`DriftProfile` keeps, per numeric column, ~200 bin edges taken from the reference's quantiles (plus
+an open-ended bin below its minimum and one above its maximum), the reference's count and sum of values in
+every bin, its null and non-finite counts, min, max, mean and standard deviation; per categorical column, its
+``MAX_CATEGORIES`` most frequent values, their counts and the count of all others. It is a Pydantic record, so
+it persists as JSON with the model version (about 7 KB per numeric column), and monitoring never needs the
+training data again.
 
 Later data is summarised *on the reference's bins* (:func:`summarize`): one ``searchsorted`` + ``bincount`` per
 numeric column, one ``value_counts`` per categorical column. Summaries of chunks add up: ``merge(summarize(a, p),
@@ -42,7 +43,9 @@ class ColumnSummary(Record):
     """Counts of one column on a profile's bins: the reference's own, or later data's. Adding two is a merge.
 
     Numeric: ``counts[i]`` and ``sums[i]`` are the count and sum of the finite values in bin ``i`` (bin 0 is
-    below ``edges[0]``, bin ``i`` is ``[edges[i-1], edges[i])``, the last is from ``edges[-1]`` up). Categorical:
+    below ``edges[0]``, bin ``i`` is ``[edges[i-1], edges[i])``, the last is from ``edges[-1]`` up; ``edges[0]``
+    is the reference's minimum and ``edges[-1]`` just above its maximum, so the first and last bins count the
+    values outside the training range). Categorical:
     ``counts[i]`` counts the profile's ``categories[i]``, and a last entry counts every other value; ``unseen``
     names the values outside the profile's categories (at most ``MAX_UNSEEN``, the rest in ``unseen_other``).
     """
