@@ -93,6 +93,7 @@ class LocalSteward(Steward):
             inference_root=settings.resolved_inference_url(),
             feedback_root=settings.resolved_feedback_url(),
             alerts=self.alerts,
+            dask_scheduler=settings.dask_scheduler,
         )
 
     def __repr__(self) -> str:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    dask_scheduler: str | None = Field(
+        default=None, description="address of a dask.distributed scheduler for engine: dask monitors"
+    )
     demo: bool = Field(default=False, description="serve the demo's webhook inbox at /demo/inbox")
     scheduler: bool = Field(default=True, description="run scheduled monitors and alert notifications in steward up")
     tune_gc: bool = Field(

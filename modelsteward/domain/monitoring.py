@@ -156,7 +156,9 @@ class MonitorSpec(Spec):
     checks: list[Check] = Field(min_length=1)
     min_rows: int = Field(default=100, ge=1)
     schedule: str | None = Field(default=None, description="cron ('*/15 * * * *') or an interval ('15m')")
-    segment_by: list[str] = Field(default_factory=list)
+    engine: Literal["local", "dask"] = Field(
+        default="local", description="dask: summarise the log part by part on Dask (windows larger than memory)"
+    )
     description: str = ""
 
     @field_validator("window")

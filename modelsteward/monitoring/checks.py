@@ -91,12 +91,16 @@ def _compare(value: float | None, threshold: float, direction: str) -> bool:
 def _training_profile(context: Context) -> tuple[Any, Any]:
     """The drift profile of the training data of the version that answered most of the window, and
     that version (its signature tells quality checks which nulls are allowed)."""
-    from modelsteward.stats.sketch import DriftProfile
-
     dominant = context.current.dominant_version()
     if dominant is None:
         raise InvalidArgument("the window has no predictions")
     version = context.service.catalog.get_version(f"{dominant[0]}/{dominant[1]}")
+    return _profile_of(context.service, version), version
+
+
+def _profile_of(service: MonitorService, version: Any) -> Any:
+    from modelsteward.stats.sketch import DriftProfile
+
     training = [d for d in version.datasets if d.role == "training"]
     if not training:
         raise InvalidArgument(
@@ -104,14 +108,14 @@ def _training_profile(context: Context) -> tuple[Any, Any]:
             "with: register it with training_data=..., or give the monitor a reference window",
             details={"field": "reference", "model_version": version.ref},
         )
-    fingerprint = context.service.catalog.get_dataset(training[0].content_hash).fingerprint
+    fingerprint = service.catalog.get_dataset(training[0].content_hash).fingerprint
     if fingerprint.drift_profile is None:
         raise InvalidArgument(
             f"the training data of {version.ref} has no drift profile (registered by an older release); "
             "give the monitor a reference window",
             details={"field": "reference", "model_version": version.ref},
         )
-    return DriftProfile.model_validate(fingerprint.drift_profile), version
+    return DriftProfile.model_validate(fingerprint.drift_profile)
 
 
 def _columns(wanted: Any, available: list[str], *, check: str) -> list[str]:
@@ -309,3 +313,36 @@ def _kpi_query(check: KPIQueryCheck, context: Context) -> Outcome:
         service.record_kpis(points, actor="monitor")
     latest = points[-1].value if points else (known[-1].value if known else None)
     return Outcome({"status": "ok", "fetched": len(points), "latest": latest})
+
+
+def run_on_dask(spec: MonitorSpec, service: MonitorService, start: datetime, end: datetime) -> tuple[int, Outcome]:
+    """A drift-only monitor computed part by part on Dask; returns the window's rows and the outcome."""
+    from modelsteward.monitoring.dask_engine import window_sketch
+    from modelsteward.stats.drift import detect_drift
+
+    checks = [c for c in spec.checks if c.kind == "drift"]
+    if len(checks) != len(spec.checks) or spec.reference != "training":
+        raise InvalidArgument(
+            "on Dask a monitor runs drift checks against the training profile only; move the other checks "
+            "to a monitor with engine: local",
+            details={"field": "engine"},
+        )
+    if spec.target.deployment is not None:
+        arms = service.deployments.get(spec.target.deployment).arms
+        version_ref = next((a.version for a in arms if a.role == "champion"), None)
+    else:
+        assert spec.target.model is not None
+        version_ref = service.catalog.get_version(spec.target.model).ref
+    if version_ref is None or version_ref == "unresolved":
+        raise InvalidArgument(f"cannot tell which version {spec.target.label} serves", details={"field": "target"})
+    version = service.catalog.get_version(version_ref)
+    profile = _profile_of(service, version)
+    check: DriftCheck = checks[0].body
+    columns = _columns(check.columns, profile.names, check="drift")
+    sketch, rows = window_sketch(
+        service.inference_root, spec.target, start, end, profile, columns, scheduler=service.dask_scheduler
+    )
+    if sketch is None or rows < spec.min_rows:
+        return rows, Outcome({"status": "not_enough_data", "reason": f"{rows} rows in the window"})
+    report = detect_drift(profile, sketch, columns=columns, stattest=check.stattest, threshold=check.threshold)
+    return rows, _drift_outcome(report, "drift", check.max_share_drifted)

@@ -37,6 +37,7 @@ class MonitorService:
         inference_root: str,
         feedback_root: str,
         alerts: Any = None,
+        dask_scheduler: str | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -44,6 +45,7 @@ class MonitorService:
         self.inference_root = inference_root
         self.feedback_root = feedback_root
         self.alerts = alerts
+        self.dask_scheduler = dask_scheduler
 
     # -- definitions --------------------------------------------------------------------------------
 
@@ -112,21 +114,7 @@ class MonitorService:
         rows = 0
         error: str | None = None
         try:
-            only_kpis = all(c.kind == "kpi_query" for c in spec.checks)
-            current = window.load(self.inference_root, spec.target, start, end)
-            rows = current.size
-            if rows < spec.min_rows and not only_kpis:
-                status = "not_enough_data"
-                figures["reason"] = f"{rows} answered predictions in the window; the monitor needs {spec.min_rows}"
-            else:
-                context = checks.Context(spec=spec, current=current, service=self, start=start, end=end)
-                for check in spec.checks:
-                    outcome = checks.run(check, context)
-                    figures[check.kind] = outcome.figures
-                    breaches.extend(outcome.breaches)
-                status = "breach" if breaches else "ok"
-                if all(isinstance(f, dict) and f.get("status") == "not_enough_data" for f in figures.values()):
-                    status = "not_enough_data"
+            rows, status = self._evaluate(spec, start, end, figures, breaches)
         except StewardError as e:
             status, error = "error", e.message
         except Exception as e:  # noqa: BLE001 - a monitor must never take the scheduler down
@@ -159,6 +147,31 @@ class MonitorService:
         if self.alerts is not None:
             self.alerts.evaluate_result(result)
         return result
+
+    def _evaluate(
+        self, spec: MonitorSpec, start: datetime, end: datetime, figures: dict[str, Any], breaches: list[Breach]
+    ) -> tuple[int, str]:
+        """Run the checks, filling ``figures`` and ``breaches``; returns the window's rows and the status."""
+        if spec.engine == "dask":
+            rows, outcome = checks.run_on_dask(spec, self, start, end)
+            figures["drift"] = outcome.figures
+            breaches.extend(outcome.breaches)
+            return rows, "breach" if breaches else str(outcome.figures.get("status", "ok"))
+        current = window.load(self.inference_root, spec.target, start, end)
+        only_kpis = all(c.kind == "kpi_query" for c in spec.checks)
+        if current.size < spec.min_rows and not only_kpis:
+            figures["reason"] = f"{current.size} answered predictions in the window; the monitor needs {spec.min_rows}"
+            return current.size, "not_enough_data"
+        context = checks.Context(spec=spec, current=current, service=self, start=start, end=end)
+        for check in spec.checks:
+            outcome = checks.run(check, context)
+            figures[check.kind] = outcome.figures
+            breaches.extend(outcome.breaches)
+        if breaches:
+            return current.size, "breach"
+        if all(isinstance(f, dict) and f.get("status") == "not_enough_data" for f in figures.values()):
+            return current.size, "not_enough_data"
+        return current.size, "ok"
 
     def reference_window(self, spec: MonitorSpec, start: datetime) -> window.Window:
         """The past window a monitor compares with: ``reference: {window, offset}``, else the window
