@@ -517,8 +517,8 @@ def render_section(result: dict[str, Any]) -> str:
         "the profile (from its JSON, as a monitor reads it from the store) and the current frame: it summarises "
         "the current data on the profile's bins (one pass per column) and computes every statistic for every "
         "column (KS, Wasserstein, PSI, Jensen-Shannon; chi-square, PSI, Jensen-Shannon), deciding by the defaults "
-        f"(see `docs/drift-defaults.md`); median of {result['repeats']} runs, the best in brackets. Building the profile "
-        "(`reference_sketch(reference_frame)`) happens once, when a version is registered, in its own process.",
+        f"(see `docs/drift-defaults.md`); median of {result['repeats']} runs, the best in brackets. Building the "
+        "profile (`reference_sketch(reference_frame)`) happens once, when a version is registered, in its own process.",
         "- **scipy loop**: per column, `ks_2samp` and `wasserstein_distance` (numeric) or `chi2_contingency` and "
         "`jensenshannon` on value counts (categorical) over the raw reference and current data, decided by the "
         "same rules as ours (normed Wasserstein >= 0.1 and KS p < 0.05; Jensen-Shannon >= 0.05 and chi-square "

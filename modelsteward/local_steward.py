@@ -94,6 +94,7 @@ class LocalSteward(Steward):
             feedback_root=settings.resolved_feedback_url(),
             alerts=self.alerts,
             dask_scheduler=settings.dask_scheduler,
+            before_run=self.flush_logs,
         )
 
     def __repr__(self) -> str:
@@ -264,6 +265,14 @@ class LocalSteward(Steward):
                 gateway.start()
                 self._gateway = gateway
         return self._gateway
+
+    def flush_logs(self, timeout: float = 30.0) -> None:
+        """Write every prediction and feedback row this process has acknowledged (monitors call it first)."""
+        gateway, feedback = self._gateway, self._feedback
+        if gateway is not None:
+            gateway.sink.flush(timeout)  # type: ignore[union-attr]
+        if feedback is not None:
+            feedback.flush(timeout)
 
     def stop_serving(self) -> None:
         """Stop the gateway: finish shadows, then flush both logs (nothing acknowledged is lost)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,11 @@ class MonitorService:
         feedback_root: str,
         alerts: Any = None,
         dask_scheduler: str | None = None,
+        before_run: Callable[[], None] | None = None,
     ) -> None:
+        """``before_run`` is called before each run: the local steward flushes its own process's logs there,
+        so that a monitor sees every row that this process has acknowledged."""
+        self.before_run = before_run
         self.db = db
         self.catalog = catalog
         self.deployments = deployments
@@ -114,6 +119,8 @@ class MonitorService:
         rows = 0
         error: str | None = None
         try:
+            if self.before_run is not None:
+                self.before_run()
             rows, status = self._evaluate(spec, start, end, figures, breaches)
         except StewardError as e:
             status, error = "error", e.message

@@ -252,3 +252,19 @@ def test_rule_hit_rates_flag_a_rule_that_fires_far_more_often(tmp_path: Path) ->
     assert result.status == "breach", result.figures
     assert any(b.column == "decline" for b in result.breaches) or any(b.column == "approve" for b in result.breaches)
     st.close()
+
+
+def test_a_monitor_sees_every_row_this_process_acknowledged_before_the_log_flushes(tmp_path: Path) -> None:
+    st = LocalSteward(settings=Settings(data_dir=tmp_path, log_flush_interval=60))
+    try:
+        train = applicants(2000, 0)
+        model = LogisticRegression().fit(train[["income", "debt_to_income"]], train["debt_to_income"] > 0.4)
+        st.register_model("risk", model, input_example=train[["income", "debt_to_income"]].head(),
+                          training_data=train[["income", "debt_to_income"]])  # fmt: skip
+        st.deploy("risk", "risk/1")
+        st.serve("risk", applicants(300, 3)[["income", "debt_to_income"]])  # the writer waits 60 s to flush
+        st.put_monitor("risk-drift", DRIFT)
+        result = st.run_monitor("risk-drift")
+        assert result.rows == 300 and result.status == "ok", result
+    finally:
+        st.close()
