@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_protocols.py
 	$(BIN)/python bench/bench_prediction_log.py
 	$(BIN)/python bench/bench_serving.py
+	$(BIN)/python bench/bench_monitoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -82,6 +82,10 @@ class PerformanceCheck(Spec):
     score: str | None = Field(default=None, description="output column with the positive-class score")
     prediction: str = "prediction"
     actual: str = "actual"
+    segment_by: str | None = Field(
+        default=None, description="an input column: the metric is also computed per value, each held to the threshold"
+    )
+    min_segment_rows: int = Field(default=100, ge=1, description="labelled rows a segment needs to be judged")
 
 
 class EstimatedPerformanceCheck(Spec):

@@ -230,7 +230,49 @@ def _performance(check: PerformanceCheck, context: Context) -> Outcome:
     breaches = []
     if report.status == "ok" and _compare(value, check.threshold, check.direction):
         breaches.append(Breach(check="performance", metric=check.metric, value=value, threshold=check.threshold))
+    if check.segment_by is not None:
+        segments = _performance_by_segment(check, labelled, actual, predicted, regression)
+        figures["segments"] = segments
+        breaches += [
+            Breach(
+                check="performance",
+                metric=check.metric,
+                value=row[check.metric],
+                threshold=check.threshold,
+                segment=f"{check.segment_by}={row[check.segment_by]}",
+            )
+            for row in segments
+            if row["status"] == "ok" and _compare(row.get(check.metric), check.threshold, check.direction)
+        ]
     return Outcome(figures, breaches)
+
+
+def _performance_by_segment(
+    check: PerformanceCheck, labelled: Window, actual: np.ndarray, predicted: np.ndarray, regression: bool
+) -> list[dict[str, Any]]:
+    """The metric per value of an input column; a segment with too few labelled rows is ``not_enough_data``."""
+    from modelsteward.stats.performance import by_segment, classification_metrics, regression_metrics
+
+    assert check.segment_by is not None
+    inputs = labelled.inputs()
+    if check.segment_by not in inputs.columns:
+        raise InvalidArgument(
+            f"the performance check segments by {check.segment_by!r}, which the logged requests do not have "
+            f"(they have: {', '.join(inputs.columns) or 'none'})",
+            details={"field": "checks.performance.segment_by", "column": check.segment_by},
+        )
+    segment = inputs[check.segment_by].to_numpy()
+    frame = pd.DataFrame({"_actual": actual, "_predicted": predicted, check.segment_by: segment})
+    columns = {"y_true": "_actual", "y_pred": "_predicted"}
+    if regression:
+        fn: Callable[..., Any] = regression_metrics
+    else:
+        fn = classification_metrics
+        if check.score:
+            frame["_score"] = _output(labelled, check.score, check="performance")
+            columns["y_score"] = "_score"
+    breakdown = by_segment(frame, segment=check.segment_by, fn=fn, min_rows=check.min_segment_rows, **columns)
+    return breakdown.to_dict()["rows"]
 
 
 @runner("estimated_performance")

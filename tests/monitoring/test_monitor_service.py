@@ -119,6 +119,29 @@ def test_performance_once_ground_truth_arrives(st: LocalSteward) -> None:
     assert result.status == "breach"  # accuracy is below the 0.99 bar
 
 
+def test_performance_per_segment_finds_the_region_where_the_model_fails(st: LocalSteward) -> None:
+    frame = applicants(1200, 11)
+    ids = serve(st, frame)
+    predicted = st.model.predict(frame)  # type: ignore[attr-defined]
+    south = (frame["region"] == "south").to_numpy()
+    flip = south & (np.random.default_rng(3).uniform(size=len(frame)) < 0.4)  # the south defaults differently
+    truth = np.where(flip, 1 - predicted, predicted)
+    st.send_feedback("risk", [{"prediction_id": i, "actual": int(a)} for i, a in zip(ids, truth, strict=True)])
+    st.stop_serving()
+    check = {"metric": "accuracy", "threshold": 0.8, "score": "proba_1", "segment_by": "region", "min_segment_rows": 50}
+    st.put_monitor("risk-perf", {**DRIFT, "checks": [{"performance": check}]})
+    result = st.run_monitor("risk-perf")
+    segments = {row["region"]: row for row in result.figures["performance"]["segments"]}
+    assert set(segments) == {"north", "south", "east", "west"}
+    expected = float((predicted[south] == truth[south]).mean())
+    assert segments["south"]["accuracy"] == pytest.approx(expected) and segments["north"]["accuracy"] == 1.0
+    assert segments["south"]["n"] == int(south.sum())
+    assert [b.segment for b in result.breaches] == ["region=south"]  # the whole window still passes 0.8
+    st.put_monitor("risk-perf", {**DRIFT, "checks": [{"performance": {**check, "segment_by": "branch"}}]})
+    failed = st.run_monitor("risk-perf")
+    assert failed.status == "error" and "branch" in (failed.error or "")
+
+
 def test_estimated_performance_from_probabilities(st: LocalSteward) -> None:
     serve(st, applicants(800, 11))
     st.put_monitor(
