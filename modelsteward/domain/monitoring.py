@@ -94,6 +94,8 @@ class EstimatedPerformanceCheck(Spec):
     metric: Literal["accuracy", "roc_auc"] = "accuracy"
     threshold: float
     score: str = "proba_1"
+    prediction: str = "prediction"
+    actual: str = "actual"
 
 
 class RuleHitRateCheck(Spec):

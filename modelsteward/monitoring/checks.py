@@ -281,7 +281,7 @@ def _estimated(check: EstimatedPerformanceCheck, context: Context) -> Outcome:
 
     scores = _output(context.current, check.score, check="estimated_performance").astype(float)
     result = estimate(scores)
-    figures = {"status": result.status, **result.to_dict()}
+    figures = {"status": result.status, **result.to_dict(), "realized": _estimate_against_labels(check, context)}
     value = result.values.get(check.metric) if result.status == "ok" else None
     breaches = []
     if _compare(value, check.threshold, "min"):
@@ -289,6 +289,32 @@ def _estimated(check: EstimatedPerformanceCheck, context: Context) -> Outcome:
             Breach(check="estimated_performance", metric=check.metric, value=value, threshold=check.threshold)
         )
     return Outcome(figures, breaches)
+
+
+def _estimate_against_labels(check: EstimatedPerformanceCheck, context: Context) -> dict[str, Any] | None:
+    """Once ground truth has arrived for part of the window: the estimate over the labelled rows beside
+    the performance realized on them, so that the estimation itself is checked."""
+    from modelsteward.stats.estimation import compare, estimate
+    from modelsteward.stats.performance import classification_metrics
+
+    service = context.service
+    labelled = load_with_feedback(
+        service.inference_root, service.feedback_root, context.spec.target, context.start, context.end
+    )
+    if labelled.size == 0 or check.actual not in labelled.rows.columns:
+        return None
+    scores = _output(labelled, check.score, check="estimated_performance").astype(float)
+    outputs = labelled.outputs()
+    # without a label output, a row is predicted positive at a score of 0.5 or more (as the estimate assumes)
+    predicted = outputs[check.prediction].to_numpy() if check.prediction in outputs else (scores >= 0.5).astype(int)
+    try:
+        guess = estimate(scores, predicted)
+        realized = classification_metrics(labelled.rows[check.actual].to_numpy(), predicted, scores)
+    except InvalidArgument as e:  # e.g. labels that are not 0/1: the estimate stands, its check cannot be made
+        return {"labelled": labelled.size, "status": "error", "reason": e.message}
+    if guess.status != "ok" or realized.status != "ok":
+        return {"labelled": labelled.size, "status": "not_enough_data"}
+    return {"labelled": labelled.size, "status": "ok", **compare(guess, realized).to_dict()}
 
 
 @runner("rule_hit_rate")

@@ -150,6 +150,26 @@ def test_estimated_performance_from_probabilities(st: LocalSteward) -> None:
     result = st.run_monitor("risk-cbpe")
     assert result.status == "ok"
     assert 0.5 < result.figures["estimated_performance"]["metrics"]["accuracy"]["value"] <= 1
+    assert result.figures["estimated_performance"]["realized"] is None  # no ground truth yet
+
+
+def test_the_estimate_is_checked_against_the_labels_once_they_arrive(st: LocalSteward) -> None:
+    frame = applicants(2000, 12)
+    ids = serve(st, frame)
+    proba = st.model.predict_proba(frame)[:, 1]  # type: ignore[attr-defined]
+    truth = (np.random.default_rng(4).uniform(size=len(frame)) < proba).astype(int)  # labels as calibrated as the model
+    half = len(ids) // 2
+    st.send_feedback(
+        "risk", [{"prediction_id": i, "actual": int(a)} for i, a in zip(ids[:half], truth[:half], strict=True)]
+    )
+    st.stop_serving()
+    st.put_monitor("risk-cbpe", {**DRIFT, "checks": [{"estimated_performance": {"threshold": 0.5}}]})
+    realized = st.run_monitor("risk-cbpe").figures["estimated_performance"]["realized"]
+    assert realized["labelled"] == half and realized["status"] == "ok"
+    accuracy = next(row for row in realized["rows"] if row["metric"] == "accuracy")
+    predicted = st.model.predict(frame)[:half]  # type: ignore[attr-defined]
+    assert accuracy["realized"] == pytest.approx(float((predicted == truth[:half]).mean()))
+    assert accuracy["within_band"] is True and abs(accuracy["error"]) < 0.05
 
 
 def test_bad_monitors_are_refused_clearly(st: LocalSteward) -> None:
