@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelsteward.domain.lifecycle import GateCheck, Lifecycle, LifecycleDefinition, LifecycleStatus, RoleGrant, Run
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -32,6 +33,7 @@ from modelsteward.domain.records import (
     Signature,
     VersionSummary,
 )
+from modelsteward.domain.refs import ModelRef
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
@@ -96,6 +98,9 @@ class LocalSteward(Steward):
             dask_scheduler=settings.dask_scheduler,
             before_run=self.flush_logs,
         )
+        from modelsteward.lifecycle.engine import LifecycleService
+
+        self.lifecycles: LifecycleService = LifecycleService(self.db, self.catalog, self.deployments, self.monitors)
 
     def __repr__(self) -> str:
         return f"<LocalSteward {self.db.safe_url}>"
@@ -108,11 +113,16 @@ class LocalSteward(Steward):
         return clone
 
     def register_prepared(self, registration: Registration) -> ModelVersion:
-        return self.catalog.register(registration, actor=self.actor)
+        return self._placed(self.catalog.register(registration, actor=self.actor))
+
+    def _placed(self, version: ModelVersion) -> ModelVersion:
+        """A new version of a model under a life cycle enters its initial stage (and what that triggers)."""
+        self.lifecycles.place_new_version(version.name, version.version, actor=self.actor)
+        return version
 
     def register_upload(self, registration: Registration) -> ModelVersion:
         """Record a registration that arrived over the network, after checking its artifact."""
-        return self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor)
+        return self._placed(self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor))
 
     def get_model(self, name: str) -> RegisteredModel:
         return self.catalog.get_model(name)
@@ -384,6 +394,73 @@ class LocalSteward(Steward):
 
     def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
         return self.alerts.list_deliveries(alert_id=alert_id, status=status)
+
+    # -- life cycles ------------------------------------------------------------------------------------
+
+    def apply_lifecycle(self, definition: LifecycleDefinition | dict[str, Any] | str | Path) -> Lifecycle:
+        from modelsteward.domain.lifecycle import parse_lifecycle
+
+        defn, text = parse_lifecycle(definition)
+        return self.lifecycles.apply(defn, source=text, actor=self.actor)
+
+    def get_lifecycle(self, name: str) -> Lifecycle:
+        return self.lifecycles.get(name)
+
+    def list_lifecycles(self) -> list[Lifecycle]:
+        return self.lifecycles.list()
+
+    def assign_lifecycle(
+        self, model: str, lifecycle: str, *, parameters: dict[str, float] | None = None
+    ) -> LifecycleStatus:
+        return self.lifecycles.assign(model, lifecycle, parameters, actor=self.actor)
+
+    def lifecycle_status(self, model: str) -> LifecycleStatus:
+        return self.lifecycles.status(model)
+
+    def advance(self, ref: str, to: str) -> Run:
+        return self.lifecycles.request(ref, to, actor=self.actor)
+
+    def check_gates(self, ref: str, to: str) -> GateCheck:
+        version, transition, results = self.lifecycles.gate(ref, to)
+        name = ModelRef.parse(ref).name
+        position = {p.version: p.stage for p in self.lifecycles.status(name).positions}
+        return GateCheck(
+            model=name,
+            version=version,
+            transition=transition.label,
+            from_stage=position.get(version, "?"),
+            to_stage=transition.to,
+            passed=all(r.passed for r in results),
+            gates=results,
+        )
+
+    def approve(self, ref: str, *, role: str, comment: str = "") -> Run:
+        return self.lifecycles.decide(ref, role=role, decision="approve", comment=comment, actor=self.actor)
+
+    def reject(self, ref: str, *, role: str, comment: str = "") -> Run:
+        return self.lifecycles.decide(ref, role=role, decision="reject", comment=comment, actor=self.actor)
+
+    def lifecycle_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
+        return self.lifecycles.list_runs(model=model, status=status, limit=limit)
+
+    def get_lifecycle_run(self, run_id: int) -> Run:
+        return self.lifecycles.get_run(run_id)
+
+    def cancel_lifecycle_run(self, run_id: int, *, reason: str = "") -> Run:
+        return self.lifecycles.cancel(run_id, actor=self.actor, reason=reason)
+
+    def grant_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> RoleGrant:
+        return self.lifecycles.grant(principal, role, model=model, unit=business_unit, actor=self.actor)
+
+    def revoke_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> None:
+        self.lifecycles.revoke(principal, role, model=model, unit=business_unit, actor=self.actor)
+
+    def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
+        return self.lifecycles.grants(principal)
 
     def start_scheduler(self) -> Any:
         """Start the scheduler of ``steward up``: due monitors and alert notifications (idempotent)."""

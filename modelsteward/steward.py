@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelsteward.domain.lifecycle import GateCheck, Lifecycle, LifecycleDefinition, LifecycleStatus, RoleGrant, Run
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -497,6 +498,75 @@ class Steward(abc.ABC):
 
     @abc.abstractmethod
     def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]: ...
+
+    # -- life cycles --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def apply_lifecycle(self, definition: LifecycleDefinition | dict[str, Any] | str | Path) -> Lifecycle:
+        """Store a life-cycle definition (a LifecycleDefinition, a dict, YAML text or a YAML file) and put
+        the models it lists under it; errors name the field, and the line for YAML."""
+
+    @abc.abstractmethod
+    def get_lifecycle(self, name: str) -> Lifecycle: ...
+
+    @abc.abstractmethod
+    def list_lifecycles(self) -> list[Lifecycle]: ...
+
+    @abc.abstractmethod
+    def assign_lifecycle(
+        self, model: str, lifecycle: str, *, parameters: dict[str, float] | None = None
+    ) -> LifecycleStatus:
+        """Put one model under a stored life cycle, overriding some of its thresholds."""
+
+    @abc.abstractmethod
+    def lifecycle_status(self, model: str) -> LifecycleStatus:
+        """Each version's stage, and the model's recent transitions with their gates and approvals."""
+
+    @abc.abstractmethod
+    def advance(self, ref: str, to: str) -> Run:
+        """Ask to move a version to stage ``to``: gates run now; approvals and actions follow."""
+
+    @abc.abstractmethod
+    def check_gates(self, ref: str, to: str) -> GateCheck:
+        """Evaluate the gates of the move to ``to`` without starting it (what CI pipelines call)."""
+
+    @abc.abstractmethod
+    def approve(self, ref: str, *, role: str, comment: str = "") -> Run:
+        """Sign the version's transition that waits for approval, in ``role``. Refused (and recorded)
+        for the version's author, a user without the role, or a second signature by one person."""
+
+    @abc.abstractmethod
+    def reject(self, ref: str, *, role: str, comment: str = "") -> Run: ...
+
+    @abc.abstractmethod
+    def lifecycle_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]: ...
+
+    @abc.abstractmethod
+    def get_lifecycle_run(self, run_id: int) -> Run: ...
+
+    @abc.abstractmethod
+    def cancel_lifecycle_run(self, run_id: int, *, reason: str = "") -> Run: ...
+
+    @abc.abstractmethod
+    def grant_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> RoleGrant:
+        """Grant a role globally, for one model, or for a business unit."""
+
+    @abc.abstractmethod
+    def revoke_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def list_grants(self, principal: str | None = None) -> list[RoleGrant]: ...
+
+    def lifecycle_diagram(self, name: str, *, model: str | None = None) -> str:
+        """The life cycle ``name`` as a Mermaid state diagram; with ``model``, its versions' stages marked."""
+        from modelsteward.domain.lifecycle_diagram import mermaid
+
+        status = self.lifecycle_status(model) if model is not None else None
+        return mermaid(self.get_lifecycle(name).definition, status)
 
     # -- the trail ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from modelsteward.api.routes_catalog import router as catalog_router
 from modelsteward.api.routes_deployments import router as deployments_router
 from modelsteward.api.routes_inference import FastInference
 from modelsteward.api.routes_inference import router as inference_router
+from modelsteward.api.routes_lifecycle import router as lifecycle_router
 from modelsteward.api.routes_monitoring import router as monitoring_router
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.metrics import ServingMetrics
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     app.include_router(deployments_router)
     app.include_router(inference_router)
     app.include_router(monitoring_router)
+    app.include_router(lifecycle_router)
     if demo or settings.demo:
         from modelsteward.api.routes_demo import router as demo_router
 

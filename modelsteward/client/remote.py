@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -13,6 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from modelsteward.domain.lifecycle import (
+    GateCheck,
+    Lifecycle,
+    LifecycleDefinition,
+    LifecycleStatus,
+    RoleGrant,
+    Run,
+    parse_lifecycle,
+)
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -64,7 +74,10 @@ class RemoteSteward(Steward):
         token: str | None = None,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        actor: str | None = None,
     ) -> None:
+        """``actor`` names the user to a server without a token (a laptop or a test server): it
+        defaults to ``STEWARD_USER`` or the login name. A server with a token ignores it."""
         if data_dir is not None:
             raise TypeError("give data_dir (embedded) or url (remote), not both")
         self.url = url.rstrip("/")
@@ -72,7 +85,7 @@ class RemoteSteward(Steward):
         if token:
             headers["authorization"] = f"Bearer {token}"
         try:
-            headers["x-steward-actor"] = getpass.getuser()
+            headers["x-steward-actor"] = actor or os.environ.get("STEWARD_USER") or getpass.getuser()
         except (KeyError, OSError):
             pass
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
@@ -435,6 +448,75 @@ class RemoteSteward(Steward):
     def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
         params = {k: v for k, v in (("alert_id", alert_id), ("status", status)) if v is not None}
         return [Delivery.model_validate(d) for d in self._json("GET", "/api/v1/deliveries", params=params)]
+
+    # -- life cycles --------------------------------------------------------------------------------
+
+    def apply_lifecycle(self, definition: LifecycleDefinition | dict[str, Any] | str | Path) -> Lifecycle:
+        defn, text = parse_lifecycle(definition)  # the same errors, with lines, before anything is sent
+        body = {"yaml": text} if text is not None else {"definition": defn.model_dump(mode="json", by_alias=True)}
+        return Lifecycle.model_validate(self._json("POST", "/api/v1/lifecycles", json=body))
+
+    def get_lifecycle(self, name: str) -> Lifecycle:
+        return Lifecycle.model_validate(self._json("GET", f"/api/v1/lifecycles/{check_name(name, field='lifecycle')}"))
+
+    def list_lifecycles(self) -> list[Lifecycle]:
+        return [Lifecycle.model_validate(x) for x in self._json("GET", "/api/v1/lifecycles")]
+
+    def assign_lifecycle(
+        self, model: str, lifecycle: str, *, parameters: dict[str, float] | None = None
+    ) -> LifecycleStatus:
+        body = {"lifecycle": lifecycle, "parameters": parameters}
+        return LifecycleStatus.model_validate(
+            self._json("PUT", f"/api/v1/models/{check_name(model)}/lifecycle", json=body)
+        )
+
+    def lifecycle_status(self, model: str) -> LifecycleStatus:
+        return LifecycleStatus.model_validate(self._json("GET", f"/api/v1/models/{check_name(model)}/lifecycle"))
+
+    def advance(self, ref: str, to: str) -> Run:
+        return Run.model_validate(self._json("POST", "/api/v1/lifecycle/advance", json={"ref": ref, "to": to}))
+
+    def check_gates(self, ref: str, to: str) -> GateCheck:
+        return GateCheck.model_validate(self._json("POST", "/api/v1/lifecycle/gates", json={"ref": ref, "to": to}))
+
+    def approve(self, ref: str, *, role: str, comment: str = "") -> Run:
+        body = {"ref": ref, "role": role, "comment": comment}
+        return Run.model_validate(self._json("POST", "/api/v1/lifecycle/approve", json=body))
+
+    def reject(self, ref: str, *, role: str, comment: str = "") -> Run:
+        body = {"ref": ref, "role": role, "comment": comment}
+        return Run.model_validate(self._json("POST", "/api/v1/lifecycle/reject", json=body))
+
+    def lifecycle_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
+        params: dict[str, Any] = {"limit": limit}
+        if model is not None:
+            params["model"] = model
+        if status is not None:
+            params["status"] = status
+        return [Run.model_validate(x) for x in self._json("GET", "/api/v1/lifecycle/runs", params=params)]
+
+    def get_lifecycle_run(self, run_id: int) -> Run:
+        return Run.model_validate(self._json("GET", f"/api/v1/lifecycle/runs/{int(run_id)}"))
+
+    def cancel_lifecycle_run(self, run_id: int, *, reason: str = "") -> Run:
+        body = {"reason": reason}
+        return Run.model_validate(self._json("POST", f"/api/v1/lifecycle/runs/{int(run_id)}/cancel", json=body))
+
+    def grant_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> RoleGrant:
+        body = {"principal": principal, "role": role, "model": model, "business_unit": business_unit}
+        return RoleGrant.model_validate(self._json("POST", "/api/v1/roles", json=body))
+
+    def revoke_role(
+        self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
+    ) -> None:
+        body = {"principal": principal, "role": role, "model": model, "business_unit": business_unit}
+        self._request("POST", "/api/v1/roles/revoke", json=body)
+
+    def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
+        params = {"principal": principal} if principal is not None else {}
+        return [RoleGrant.model_validate(x) for x in self._json("GET", "/api/v1/roles", params=params)]
 
     # -- the trail ----------------------------------------------------------------------------------
 

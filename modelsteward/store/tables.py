@@ -255,3 +255,111 @@ scheduler_lease = sa.Table(
     sa.Column("holder", sa.String(256), nullable=False),
     sa.Column("expires_at", TS, nullable=False),
 )
+
+# -- life cycles --------------------------------------------------------------------------------------
+
+lifecycles = sa.Table(
+    "lifecycles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("definition", JSON, nullable=False),
+    sa.Column("source", sa.Text),
+    sa.Column("updated_by", sa.String(256)),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# Which life cycle governs a model, with the model's own thresholds and retraining.
+lifecycle_models = sa.Table(
+    "lifecycle_models",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True, autoincrement=False),
+    sa.Column("lifecycle", sa.String(128), nullable=False),
+    sa.Column("parameters", JSON, nullable=False),
+    sa.Column("retrain", JSON),
+    sa.Column("applied_at", TS, nullable=False),
+)
+
+lifecycle_positions = sa.Table(
+    "lifecycle_positions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("lifecycle", sa.String(128), nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("since", TS, nullable=False),
+    sa.UniqueConstraint("model", "version", name="uq_lifecycle_positions_model"),
+)
+
+lifecycle_runs = sa.Table(
+    "lifecycle_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("lifecycle", sa.String(128), nullable=False),
+    sa.Column("transition", sa.String(128), nullable=False),
+    sa.Column("from_stage", sa.String(64), nullable=False),
+    sa.Column("to_stage", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("trigger", sa.String(256), nullable=False),
+    sa.Column("requested_by", sa.String(256)),
+    sa.Column("gates", JSON, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+sa.Index("ix_lifecycle_runs_model", lifecycle_runs.c.model, lifecycle_runs.c.status)
+
+# Every step of a run, written before it acts and marked when done: a restart knows what already ran.
+lifecycle_steps = sa.Table(
+    "lifecycle_steps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("lifecycle_runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detail", JSON, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.UniqueConstraint("run_id", "name", name="uq_lifecycle_steps_run_id"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("lifecycle_runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+)
+sa.Index("ix_approvals_run", approvals.c.run_id)
+
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("scope", sa.String(300), nullable=False),
+    sa.Column("granted_by", sa.String(256)),
+    sa.Column("granted_at", TS, nullable=False),
+    sa.UniqueConstraint("principal", "role", "scope", name="uq_role_grants_principal"),
+)
+
+# The engine's bookmarks: the last audit event it reacted to, and when each schedule last fired.
+lifecycle_marks = sa.Table(
+    "lifecycle_marks",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger),
+    sa.Column("at", TS),
+)

@@ -1,0 +1,556 @@
+"""The life-cycle engine: definitions applied to models, versions moved between stages by runs that
+check gates, wait for approvals and perform actions, every step stored before it acts.
+
+A run is a small state machine kept in the store: ``checking`` -> ``waiting_approval`` ->
+``acting`` -> ``done`` (or ``failed`` / ``rejected``). :meth:`LifecycleService.process` takes a run
+as far as it can and can be called again at any time, by anyone, after any crash: each action is a
+step row written (unique per run) before the action runs and marked when it is done, and every
+action is idempotent (it sets a desired state) or guarded (a rollback checks the revision it
+started from), so a restart resumes where it stood and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from modelsteward.catalog.service import CatalogService
+from modelsteward.domain.lifecycle import (
+    ROLES,
+    GateResult,
+    Lifecycle,
+    LifecycleDefinition,
+    LifecycleStatus,
+    RoleGrant,
+    Run,
+    Transition,
+    check_definition,
+)
+from modelsteward.domain.records import ModelVersion
+from modelsteward.domain.refs import ModelRef, check_name
+from modelsteward.errors import Conflict, Forbidden, InvalidArgument, InvalidDefinition, NotFound, StewardError
+from modelsteward.lifecycle import actions, gates
+from modelsteward.monitoring.service import MonitorService
+from modelsteward.serving.deployments import DeploymentService
+from modelsteward.store import event_repo, lifecycle_repo
+from modelsteward.store.database import Database
+
+log = logging.getLogger("modelsteward.lifecycle")
+
+
+class LifecycleService:
+    def __init__(
+        self,
+        db: Database,
+        catalog: CatalogService,
+        deployments: DeploymentService,
+        monitors: MonitorService,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.deployments = deployments
+        self.monitors = monitors
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # -- definitions ----------------------------------------------------------------------------------
+
+    def apply(self, defn: LifecycleDefinition, *, source: str | None = None, actor: str) -> Lifecycle:
+        """Store a definition (a new revision when it changed) and put the models it lists under it.
+        Versions without a stage enter the stage named like an alias they hold, or the initial stage."""
+        problems = check_definition(defn)
+        if problems:
+            path, message = problems[0]
+            raise InvalidDefinition(f"{_path(path)}: {message}", details={"field": _path(path), "path": list(path)})
+        for model in defn.models:
+            self.catalog.get_model(model)  # NotFound names it
+        with self.db.write() as conn:
+            lifecycle, before = lifecycle_repo.put_lifecycle(conn, defn, source=source, actor=actor)
+            if before != lifecycle.definition.model_dump(mode="json", by_alias=True, exclude={"models"}):
+                event_repo.append_event(
+                    conn,
+                    actor=actor,
+                    action="lifecycle.applied",
+                    details={"lifecycle": defn.name, "revision": lifecycle.revision, "before": before},
+                )
+            for model, binding in defn.models.items():
+                self._bind(conn, model, defn, binding.parameters, actor)
+        return lifecycle
+
+    def assign(self, model: str, lifecycle: str, parameters: dict[str, float] | None, *, actor: str) -> LifecycleStatus:
+        """Put one model under a stored life cycle, with its own thresholds."""
+        defn = self.get(lifecycle).definition
+        self.catalog.get_model(model)
+        unknown = sorted(set(parameters or {}) - set(defn.parameters))
+        if unknown:
+            raise InvalidArgument(
+                f"{', '.join(unknown)}: not a parameter of life cycle {lifecycle!r} "
+                f"(it has: {', '.join(sorted(defn.parameters)) or 'none'})",
+                details={"field": "parameters", "unknown": unknown},
+            )
+        with self.db.write() as conn:
+            self._bind(conn, model, defn, parameters or {}, actor)
+        return self.status(model)
+
+    def _bind(self, conn: Any, model: str, defn: LifecycleDefinition, parameters: dict[str, float], actor: str) -> None:
+        before = lifecycle_repo.bind(conn, model, defn.name, parameters, None)
+        after = {"lifecycle": defn.name, "parameters": parameters, "retrain": None}
+        if before != after:
+            event_repo.append_event(
+                conn, actor=actor, action="lifecycle.assigned", model=model, details={"before": before, "after": after}
+            )
+        stages = set(defn.stage_names)
+        aliases = {a.version: a.alias for a in self.catalog.list_aliases(model) if a.alias in stages}
+        for summary in self.catalog.list_versions(model)[0]:
+            if lifecycle_repo.position(conn, model, summary.version) is None:
+                stage = aliases.get(summary.version, defn.initial_stage)
+                lifecycle_repo.set_position(conn, model, summary.version, defn.name, stage)
+
+    def get(self, name: str) -> Lifecycle:
+        with self.db.read() as conn:
+            found = lifecycle_repo.get_lifecycle(conn, name)
+        if found is None:
+            raise NotFound(f"no life cycle named {name!r}", details={"lifecycle": name})
+        return found
+
+    def list(self) -> list[Lifecycle]:
+        with self.db.read() as conn:
+            return lifecycle_repo.list_lifecycles(conn)
+
+    def governed(self, model: str) -> tuple[LifecycleDefinition, dict[str, float]]:
+        """The model's definition and its thresholds (the definition's, overridden by the model's)."""
+        with self.db.read() as conn:
+            row = lifecycle_repo.binding(conn, model)
+            found = lifecycle_repo.get_lifecycle(conn, row.lifecycle) if row is not None else None
+        if row is None or found is None:
+            self.catalog.get_model(model)
+            raise InvalidArgument(
+                f"model {model!r} is not under a life cycle: list it under 'models' in a definition and "
+                "`steward lifecycle apply FILE`, or `steward lifecycle assign`",
+                details={"model": model},
+            )
+        return found.definition, {**found.definition.parameters, **(row.parameters or {})}
+
+    def status(self, model: str) -> LifecycleStatus:
+        self.catalog.get_model(model)
+        with self.db.read() as conn:
+            row = lifecycle_repo.binding(conn, model)
+            lifecycle = row.lifecycle if row is not None else None
+            found = lifecycle_repo.get_lifecycle(conn, lifecycle) if lifecycle else None
+            parameters = {**found.definition.parameters, **(row.parameters or {})} if found and row else {}
+            return LifecycleStatus(
+                model=model,
+                lifecycle=lifecycle,
+                parameters=parameters,
+                positions=lifecycle_repo.positions(conn, model) if lifecycle else [],
+                runs=lifecycle_repo.list_runs(conn, model=model, limit=20),
+            )
+
+    def get_run(self, run_id: int) -> Run:
+        with self.db.read() as conn:
+            run = lifecycle_repo.get_run(conn, run_id)
+        if run is None:
+            raise NotFound(f"no life-cycle run {run_id}", details={"run": run_id})
+        return run
+
+    def list_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
+        with self.db.read() as conn:
+            return lifecycle_repo.list_runs(conn, model=model, status=status, limit=limit)
+
+    # -- placing versions -----------------------------------------------------------------------------
+
+    def place_new_version(self, model: str, version: int, *, actor: str) -> list[Run]:
+        """A newly registered version of a governed model enters the initial stage; transitions
+        triggered by ``version_registered`` or ``entered`` start. A model under no life cycle: nothing."""
+        with self.db.read() as conn:
+            row = lifecycle_repo.binding(conn, model)
+            found = lifecycle_repo.get_lifecycle(conn, row.lifecycle) if row is not None else None
+        if found is None:
+            return []
+        defn = found.definition
+        with self.db.write() as conn:
+            if lifecycle_repo.position(conn, model, version) is not None:
+                return []
+            lifecycle_repo.set_position(conn, model, version, defn.name, defn.initial_stage)
+            event_repo.append_event(
+                conn,
+                actor=actor,
+                action="lifecycle.entered",
+                model=model,
+                version=version,
+                details={"lifecycle": defn.name, "stage": defn.initial_stage},
+            )
+        runs = []
+        for t in defn.transitions:
+            if t.trigger is not None and t.trigger.event in ("version_registered", "entered"):
+                if defn.initial_stage in t.from_ or "*" in t.from_:
+                    runs.append(self._start(model, version, defn, t, trigger=f"event:{t.trigger.event}", actor=actor))
+        return runs
+
+    # -- runs -----------------------------------------------------------------------------------------
+
+    def request(self, ref: str, to_stage: str, *, actor: str, trigger: str | None = None) -> Run:
+        """Ask to move a version (``name/3``, ``name@alias``, or ``name``: the newest version that can
+        make that move) to ``to_stage``. Starts a run and takes it as far as it goes."""
+        parsed = ModelRef.parse(ref)
+        defn, _ = self.governed(parsed.name)
+        if to_stage not in defn.stage_names:
+            raise InvalidArgument(
+                f"life cycle {defn.name!r} has no stage {to_stage!r} (stages: {', '.join(defn.stage_names)})",
+                details={"field": "to", "stage": to_stage},
+            )
+        version, transition = self._pick(parsed, defn, to_stage)
+        return self._start(parsed.name, version, defn, transition, trigger=trigger or f"manual:{actor}", actor=actor)
+
+    def _pick(self, ref: ModelRef, defn: LifecycleDefinition, to_stage: str) -> tuple[int, Transition]:
+        with self.db.read() as conn:
+            if ref.version is not None or ref.alias is not None:
+                versions = [self.catalog.get_version(ref).version]
+            else:
+                versions = [p.version for p in lifecycle_repo.positions(conn, ref.name)]
+            for version in versions:
+                at = lifecycle_repo.position(conn, ref.name, version)
+                stage = at.stage if at is not None else defn.initial_stage
+                options = defn.transitions_to(to_stage, from_stage=stage)
+                if options:
+                    return version, options[0]
+        if len(versions) == 1:
+            raise InvalidArgument(
+                f"{ref.name}/{versions[0]} is in stage {stage!r}: the life cycle has no transition from there "
+                f"to {to_stage!r}" + _allowed(defn, stage),
+                details={"field": "to", "stage": stage},
+            )
+        raise InvalidArgument(
+            f"no version of {ref.name} is in a stage with a transition to {to_stage!r}",
+            details={"field": "to", "model": ref.name},
+        )
+
+    def _start(
+        self, model: str, version: int, defn: LifecycleDefinition, transition: Transition, *, trigger: str, actor: str
+    ) -> Run:
+        with self.db.write() as conn:
+            for run in lifecycle_repo.open_runs(conn, model=model, version=version):
+                if run.transition == transition.label:
+                    return run  # asked twice: the same run
+                raise Conflict(
+                    f"{model}/{version} is already moving ({run.transition}, run {run.id}, {run.status}); "
+                    "finish, reject or cancel it first",
+                    details={"run": run.id},
+                )
+            at = lifecycle_repo.position(conn, model, version)
+            from_stage = at.stage if at is not None else defn.initial_stage
+            run_id = lifecycle_repo.create_run(
+                conn,
+                model=model,
+                version=version,
+                lifecycle=defn.name,
+                transition=transition.label,
+                from_stage=from_stage,
+                to_stage=transition.to,
+                trigger=trigger,
+                requested_by=actor,
+            )
+            event_repo.append_event(
+                conn,
+                actor=actor,
+                action="lifecycle.requested",
+                model=model,
+                version=version,
+                details={"run": run_id, "transition": transition.label, "from": from_stage, "to": transition.to,
+                         "trigger": trigger},
+            )  # fmt: skip
+        return self.process(run_id, actor=actor)
+
+    def process(self, run_id: int, *, actor: str = "lifecycle") -> Run:
+        """Take a run as far as it can go now: gates, then approvals, then actions, then the move."""
+        run = self.get_run(run_id)
+        defn, parameters = self.governed(run.model)
+        try:
+            transition = defn.transition(run.transition)
+        except KeyError:
+            return self._finish(run, "failed", actor, error=f"transition {run.transition!r} left the life cycle")
+        if run.status == "checking":
+            run = self._check(run, transition, parameters, actor)
+        if run.status == "waiting_approval" and _approved(run, transition):
+            run = self._set_status(run, "acting", actor)
+        if run.status == "acting":
+            run = self._act(run, transition, actor)
+        return run
+
+    def gate(self, ref: str, to_stage: str) -> tuple[int, Transition, list[GateResult]]:
+        """Evaluate a transition's gates for a version without starting a run (for CI pipelines)."""
+        parsed = ModelRef.parse(ref)
+        defn, parameters = self.governed(parsed.name)
+        if to_stage not in defn.stage_names:
+            raise InvalidArgument(f"life cycle {defn.name!r} has no stage {to_stage!r}", details={"field": "to"})
+        version, transition = self._pick(parsed, defn, to_stage)
+        return version, transition, self._evaluate(parsed.name, version, transition, parameters)
+
+    def _evaluate(
+        self, model: str, version: int, transition: Transition, parameters: dict[str, float]
+    ) -> list[GateResult]:
+        if not transition.gates:
+            return []
+        mv = self.catalog.get_version(ModelRef(model, version=version))
+        facts = self._facts(mv, transition)
+        results = []
+        for gate in transition.gates:
+            try:
+                results.append(gates.evaluate(gate, parameters, facts))
+            except Exception as e:  # noqa: BLE001 - a broken gate fails closed, with its reason
+                results.append(GateResult(gate=gates.label(gate), passed=False, reason=f"could not evaluate: {e}"))
+        return results
+
+    def _facts(self, mv: ModelVersion, transition: Transition) -> gates.Facts:
+        champion = None
+        stages = {g.champion.stage for g in transition.gates if g.champion is not None}
+        if stages:
+            stage = stages.pop()
+            with self.db.read() as conn:
+                holders = [p for p in lifecycle_repo.in_stage(conn, mv.name, stage) if p.version != mv.version]
+            if holders:
+                other = self.catalog.get_version(ModelRef(mv.name, version=holders[0].version))
+                champion = (other.version, dict(other.metrics))
+        monitors: dict[str, gates.MonitorFact | None] = {}
+        for g in transition.gates:
+            if g.monitor is not None:
+                try:
+                    latest = self.monitors.results(g.monitor.monitor, limit=1)
+                except NotFound:
+                    latest = []
+                monitors[g.monitor.monitor] = (
+                    gates.MonitorFact(latest[0].status, latest[0].finished_at, len(latest[0].breaches))
+                    if latest
+                    else None
+                )
+        source = mv.source
+        provenance = {
+            "training_data": any(d.role == "training" for d in mv.datasets),
+            "git_commit": bool(source and source.commit),
+            "clean_tree": bool(source and source.commit and source.dirty is False),
+            "environment": bool(mv.requirements.packages),
+            "signature": bool(mv.signature.inputs),
+        }
+        return gates.Facts(now=self.clock(), metrics=dict(mv.metrics), provenance=provenance, champion=champion,
+                           monitors=monitors)  # fmt: skip
+
+    def _check(self, run: Run, transition: Transition, parameters: dict[str, float], actor: str) -> Run:
+        results = self._evaluate(run.model, run.version, transition, parameters)
+        failed = [r for r in results if not r.passed]
+        status = "failed" if failed else ("waiting_approval" if transition.approvals else "acting")
+        with self.db.write() as conn:
+            row = lifecycle_repo.lock_run(conn, run.id)
+            if row is None or row.status != "checking":
+                return self.get_run(run.id)  # someone else got there first
+            error = "; ".join(f"{r.gate}: {r.reason}" for r in failed) or None
+            lifecycle_repo.update_run(conn, run.id, gates=results, status=status, error=error)
+            if results:
+                event_repo.append_event(
+                    conn,
+                    actor=actor,
+                    action="lifecycle.gates_failed" if failed else "lifecycle.gates_passed",
+                    model=run.model,
+                    version=run.version,
+                    details={"run": run.id, "transition": run.transition,
+                             "gates": [r.model_dump(mode="json") for r in results]},
+                )  # fmt: skip
+            if failed:
+                event_repo.append_event(
+                    conn, actor=actor, action="lifecycle.failed", model=run.model, version=run.version,
+                    details={"run": run.id, "transition": run.transition, "error": error},
+                )  # fmt: skip
+        return self.get_run(run.id)
+
+    def _set_status(self, run: Run, status: str, actor: str) -> Run:
+        with self.db.write() as conn:
+            lifecycle_repo.update_run(conn, run.id, status=status)
+        return self.get_run(run.id)
+
+    def _act(self, run: Run, transition: Transition, actor: str) -> Run:
+        for index, action in enumerate(transition.actions):
+            name = f"action[{index}]:{action.kind}"
+            with self.db.write() as conn:
+                step = lifecycle_repo.step(conn, run.id, name)
+                if step is None:
+                    before = actions.snapshot(self._context(run), action)
+                    lifecycle_repo.begin_step(conn, run.id, "action", name, {"before": before})
+                elif step.status in ("done", "skipped"):
+                    continue
+                else:
+                    before = (step.detail or {}).get("before")
+            try:
+                detail = actions.perform(self._context(run), action, before=before, actor=actor)
+            except StewardError as e:
+                with self.db.write() as conn:
+                    lifecycle_repo.finish_step(conn, run.id, name, "failed", {"before": before, "error": e.message})
+                return self._finish(run, "failed", actor, error=f"{name}: {e.message}")
+            with self.db.write() as conn:
+                lifecycle_repo.finish_step(conn, run.id, name, "done", {"before": before, **detail})
+        return self._finish(run, "done", actor)
+
+    def _context(self, run: Run) -> actions.Context:
+        return actions.Context(self.catalog, self.deployments, run.model, run.version)
+
+    def _finish(self, run: Run, status: str, actor: str, *, error: str | None = None) -> Run:
+        entered: str | None = None
+        with self.db.write() as conn:
+            row = lifecycle_repo.lock_run(conn, run.id)
+            if row is None or row.status in ("done", "failed", "rejected", "cancelled"):
+                return self.get_run(run.id)
+            lifecycle_repo.update_run(conn, run.id, status=status, error=error)
+            if status == "done":
+                left = lifecycle_repo.set_position(conn, run.model, run.version, run.lifecycle, run.to_stage)
+                entered = run.to_stage
+                event_repo.append_event(
+                    conn, actor=actor, action="lifecycle.advanced", model=run.model, version=run.version,
+                    details={"run": run.id, "transition": run.transition, "from": left, "to": run.to_stage},
+                )  # fmt: skip
+            else:
+                event_repo.append_event(
+                    conn, actor=actor, action=f"lifecycle.{status}", model=run.model, version=run.version,
+                    details={"run": run.id, "transition": run.transition, "error": error},
+                )  # fmt: skip
+        if entered is not None:
+            self._on_entered(run.model, run.version, entered, actor)
+        return self.get_run(run.id)
+
+    def _on_entered(self, model: str, version: int, stage: str, actor: str) -> None:
+        defn, _ = self.governed(model)
+        for t in defn.transitions:
+            if t.trigger is not None and t.trigger.event == "entered" and (stage in t.from_ or "*" in t.from_):
+                try:
+                    self._start(model, version, defn, t, trigger="event:entered", actor=actor)
+                except StewardError as e:
+                    log.warning("automatic transition %s of %s/%s did not start: %s", t.label, model, version, e)
+                return  # one automatic move at a time
+
+    def cancel(self, run_id: int, *, actor: str, reason: str = "") -> Run:
+        run = self.get_run(run_id)
+        if not run.open:
+            raise Conflict(f"run {run_id} is already {run.status}", details={"run": run_id})
+        return self._finish(run, "cancelled", actor, error=reason or f"cancelled by {actor}")
+
+    # -- approvals ------------------------------------------------------------------------------------
+
+    def decide(self, ref: str, *, role: str, decision: str, comment: str, actor: str) -> Run:
+        """Approve or reject the version's transition waiting for approval. A refusal (the author, a
+        user without the role, a second approval by the same person) is recorded, then raised."""
+        if role not in ROLES:
+            raise InvalidArgument(f"unknown role {role!r} (roles: {', '.join(ROLES)})", details={"field": "role"})
+        parsed = ModelRef.parse(ref)
+        mv = self.catalog.get_version(parsed) if parsed.version or parsed.alias else None
+        with self.db.read() as conn:
+            runs = lifecycle_repo.open_runs(conn, model=parsed.name, version=mv.version if mv else None)
+        waiting = [r for r in runs if r.status == "waiting_approval"]
+        if not waiting:
+            raise Conflict(
+                f"no transition of {ref} is waiting for approval",
+                details={"ref": ref, "open_runs": [r.id for r in runs]},
+            )
+        run = waiting[0]
+        version = mv or self.catalog.get_version(ModelRef(run.model, version=run.version))
+        defn, _ = self.governed(run.model)
+        transition = defn.transition(run.transition)
+        reason = self._refusal(run, transition, version, role, actor)
+        with self.db.write() as conn:
+            lifecycle_repo.add_approval(
+                conn, run.id, principal=actor, role=role, decision=decision, comment=comment,
+                accepted=reason is None, reason=reason or "",
+            )  # fmt: skip
+            action = "lifecycle.approval_refused" if reason else f"lifecycle.{decision}d"
+            event_repo.append_event(
+                conn, actor=actor, action=action, model=run.model, version=run.version,
+                details={"run": run.id, "transition": run.transition, "role": role, "comment": comment,
+                         "reason": reason},
+            )  # fmt: skip
+            if reason is None and decision == "reject":
+                lifecycle_repo.update_run(
+                    conn, run.id, status="rejected", error=f"rejected by {actor} ({role}): {comment}"
+                )
+        if reason is not None:
+            raise Forbidden(reason, details={"run": run.id, "role": role, "user": actor})
+        return self.process(run.id, actor=actor)
+
+    def _refusal(self, run: Run, transition: Transition, version: ModelVersion, role: str, actor: str) -> str | None:
+        needed = {a.role for a in transition.approvals}
+        if role not in needed:
+            return f"transition {run.transition!r} needs approval by {', '.join(sorted(needed))}, not {role}"
+        if version.created_by is not None and version.created_by == actor:
+            return f"separation of duties: {actor} registered {run.model}/{run.version} and may not approve it"
+        if not self.has_role(actor, role, model=run.model):
+            return f"{actor} does not hold the role {role} for {run.model}"
+        if any(a.accepted and a.user == actor for a in run.approvals):
+            return f"separation of duties: {actor} has already signed this transition"
+        return None
+
+    # -- roles ----------------------------------------------------------------------------------------
+
+    def grant(
+        self, principal: str, role: str, *, model: str | None = None, unit: str | None = None, actor: str
+    ) -> RoleGrant:
+        scope = _scope(role, model, unit)
+        if model is not None:
+            self.catalog.get_model(model)
+        with self.db.write() as conn:
+            if lifecycle_repo.grant(conn, principal, role, scope, actor=actor):
+                event_repo.append_event(
+                    conn, actor=actor, action="role.granted", model=model,
+                    details={"principal": principal, "role": role, "scope": scope},
+                )  # fmt: skip
+            found = [g for g in lifecycle_repo.grants(conn, principal) if g.role == role and g.scope == scope]
+        return found[0]
+
+    def revoke(
+        self, principal: str, role: str, *, model: str | None = None, unit: str | None = None, actor: str
+    ) -> None:
+        scope = _scope(role, model, unit)
+        with self.db.write() as conn:
+            if not lifecycle_repo.revoke(conn, principal, role, scope):
+                raise NotFound(f"{principal} holds no {role} role in scope {scope}", details={"principal": principal})
+            event_repo.append_event(
+                conn, actor=actor, action="role.revoked", model=model,
+                details={"principal": principal, "role": role, "scope": scope},
+            )  # fmt: skip
+
+    def grants(self, principal: str | None = None) -> list[RoleGrant]:
+        with self.db.read() as conn:
+            return lifecycle_repo.grants(conn, principal)
+
+    def has_role(self, principal: str, role: str, *, model: str | None = None) -> bool:
+        scopes = {"global"}
+        if model is not None:
+            scopes.add(f"model:{model}")
+            unit = self.catalog.get_model(model).business_unit
+            if unit:
+                scopes.add(f"unit:{unit}")
+        return any(g.role == role and g.scope in scopes for g in self.grants(principal))
+
+
+def _scope(role: str, model: str | None, unit: str | None) -> str:
+    if role not in ROLES:
+        raise InvalidArgument(f"unknown role {role!r} (roles: {', '.join(ROLES)})", details={"field": "role"})
+    if model is not None and unit is not None:
+        raise InvalidArgument("grant a role for a model or for a business unit, not both", details={"field": "scope"})
+    if model is not None:
+        check_name(model, field="model")
+        return f"model:{model}"
+    return f"unit:{unit}" if unit is not None else "global"
+
+
+def _approved(run: Run, transition: Transition) -> bool:
+    accepted = [a for a in run.approvals if a.accepted and a.decision == "approve"]
+    return all(sum(1 for a in accepted if a.role == need.role) >= need.count for need in transition.approvals)
+
+
+def _allowed(defn: LifecycleDefinition, stage: str) -> str:
+    targets = sorted({t.to for t in defn.transitions if stage in t.from_ or "*" in t.from_})
+    return f" (from {stage!r} it can go to: {', '.join(targets)})" if targets else f" ({stage!r} is a final stage)"
+
+
+def _path(path: tuple[Any, ...]) -> str:
+    from modelsteward.domain.yaml_source import format_path
+
+    return format_path(path)

@@ -1,0 +1,182 @@
+"""Gate evaluation: pure functions from a gate, the model's thresholds and the gathered facts to a
+:class:`GateResult` with its evidence. The engine gathers the facts; nothing here reads the store."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelsteward.domain.lifecycle import (
+    ChampionGate,
+    Gate,
+    GateResult,
+    MetricGate,
+    MonitorGate,
+    ProvenanceGate,
+    Threshold,
+    parameter_name,
+)
+from modelsteward.domain.monitoring import parse_duration
+
+
+@dataclass(frozen=True)
+class MonitorFact:
+    status: str
+    finished_at: datetime
+    breaches: int = 0
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the gates of one transition look at, gathered once."""
+
+    now: datetime
+    metrics: dict[str, float]
+    provenance: dict[str, bool]
+    champion: tuple[int, dict[str, float]] | None = None  # (version, metrics) of the stage's holder
+    monitors: dict[str, MonitorFact | None] = field(default_factory=dict)
+
+
+def resolve(value: Threshold | None, parameters: dict[str, float]) -> float | None:
+    """A threshold as a number: itself, or the value of the parameter it names."""
+    if value is None:
+        return None
+    name = parameter_name(value)
+    if name is None:
+        return float(value)
+    return float(parameters[name])
+
+
+def evaluate(gate: Gate, parameters: dict[str, float], facts: Facts) -> GateResult:
+    body = gate.body
+    if isinstance(body, MetricGate):
+        return _metric(body, parameters, facts)
+    if isinstance(body, ChampionGate):
+        return _champion(body, parameters, facts)
+    if isinstance(body, MonitorGate):
+        return _monitor(body, facts)
+    assert isinstance(body, ProvenanceGate)
+    return _provenance(body, facts)
+
+
+def label(gate: Gate) -> str:
+    body = gate.body
+    if isinstance(body, MetricGate):
+        return f"metric {body.metric}"
+    if isinstance(body, ChampionGate):
+        return f"champion {body.metric}"
+    if isinstance(body, MonitorGate):
+        return f"monitor {body.monitor}"
+    return "provenance"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _metric(gate: MetricGate, parameters: dict[str, float], facts: Facts) -> GateResult:
+    low, high = resolve(gate.min, parameters), resolve(gate.max, parameters)
+    bounds = " and ".join(
+        x for x in (f">= {low:g}" if low is not None else "", f"<= {high:g}" if high is not None else "") if x
+    )
+    name = f"metric {gate.metric}"
+    value = _number(facts.metrics.get(gate.metric))
+    if value is None:
+        known = ", ".join(sorted(facts.metrics)) or "none"
+        return GateResult(
+            gate=name,
+            passed=False,
+            threshold=bounds,
+            reason=f"the version has no metric {gate.metric!r} (it has: {known})",
+        )
+    passed = (low is None or value >= low) and (high is None or value <= high)
+    reason = f"{gate.metric} = {value:.4g}, required {bounds}"
+    return GateResult(gate=name, passed=passed, value=value, threshold=bounds, reason=reason)
+
+
+def _champion(gate: ChampionGate, parameters: dict[str, float], facts: Facts) -> GateResult:
+    delta = resolve(gate.min_delta, parameters) or 0.0
+    name = f"champion {gate.metric}"
+    value = _number(facts.metrics.get(gate.metric))
+    if value is None:
+        return GateResult(gate=name, passed=False, reason=f"the version has no metric {gate.metric!r}")
+    if facts.champion is None:
+        return GateResult(
+            gate=name, passed=True, value=value, reason=f"no version holds {gate.stage!r} yet: nothing to beat"
+        )
+    version, metrics = facts.champion
+    theirs = _number(metrics.get(gate.metric))
+    if theirs is None:
+        return GateResult(
+            gate=name,
+            passed=True,
+            value=value,
+            reason=f"the champion (version {version}) has no {gate.metric!r} to compare",
+        )
+    gain = value - theirs if gate.higher_is_better else theirs - value
+    passed = gain >= delta
+    direction = "better" if gate.higher_is_better else "lower"
+    return GateResult(
+        gate=name,
+        passed=passed,
+        value=value,
+        threshold=theirs + delta if gate.higher_is_better else theirs - delta,
+        evidence={"champion_version": version, "champion_value": theirs, "gain": gain, "min_delta": delta},
+        reason=f"{gate.metric} {value:.4g} vs champion version {version} {theirs:.4g}: gain {gain:+.4g}, "
+        f"required {delta:+.4g} ({direction} is better)",
+    )
+
+
+def _monitor(gate: MonitorGate, facts: Facts) -> GateResult:
+    name = f"monitor {gate.monitor}"
+    fact = facts.monitors.get(gate.monitor)
+    if fact is None:
+        return GateResult(gate=name, passed=False, reason=f"monitor {gate.monitor!r} has no result yet")
+    age = facts.now - fact.finished_at
+    limit = parse_duration(gate.max_age)
+    evidence = {"status": fact.status, "finished_at": fact.finished_at.isoformat(), "breaches": fact.breaches}
+    if age > limit:
+        return GateResult(
+            gate=name, passed=False, value=fact.status, evidence=evidence,
+            reason=f"its latest result is {_age(age)} old, older than {gate.max_age}",
+        )  # fmt: skip
+    passed = fact.status in gate.allow
+    reason = f"latest result {fact.status} ({_age(age)} ago); allowed: {', '.join(gate.allow)}"
+    return GateResult(
+        gate=name, passed=passed, value=fact.status, threshold=",".join(gate.allow), evidence=evidence, reason=reason
+    )
+
+
+def _age(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h" if seconds < 172800 else f"{seconds // 86400} d"
+
+
+_PROVENANCE = {
+    "training_data": "a training-data fingerprint",
+    "git_commit": "the git commit of its code",
+    "clean_tree": "code committed (no uncommitted changes)",
+    "environment": "the package environment",
+    "signature": "an input signature",
+}
+
+
+def _provenance(gate: ProvenanceGate, facts: Facts) -> GateResult:
+    missing = [item for item in gate.require if not facts.provenance.get(item, False)]
+    evidence = {item: bool(facts.provenance.get(item, False)) for item in gate.require}
+    if missing:
+        return GateResult(
+            gate="provenance", passed=False, evidence=evidence,
+            reason="cannot be reproduced without " + "; ".join(_PROVENANCE[m] for m in missing),
+        )  # fmt: skip
+    return GateResult(gate="provenance", passed=True, evidence=evidence, reason="records " + ", ".join(gate.require))
