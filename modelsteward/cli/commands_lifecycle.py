@@ -54,7 +54,7 @@ def apply(file: Annotated[Path, typer.Argument(help="the definition (YAML)")], d
     with open_steward(data_dir, url, token) as st:
         lifecycle = st.apply_lifecycle(spec_file(file))
     d = lifecycle.definition
-    models = ", ".join(d.models) or "none yet (`steward lifecycle assign`)"
+    models = ", ".join(lifecycle.models) or "none yet (`steward lifecycle assign`)"
     console.print(
         f"life cycle [bold]{d.name}[/] revision {lifecycle.revision}: stages {' -> '.join(d.stage_names)}; "
         f"{len(d.transitions)} transitions; models: {models}",

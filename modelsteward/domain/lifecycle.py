@@ -291,8 +291,23 @@ class Transition(Spec):
 
 
 class Stage(Spec):
+    """A stage. ``single: true`` holds one version at a time (production): when another version
+    enters, the one there moves to ``replaced_to`` (e.g. retired)."""
+
     name: str = Field(pattern=_STAGE)
     description: str = ""
+    single: bool = False
+    replaced_to: str | None = Field(default=None, pattern=_STAGE)
+
+    @model_validator(mode="after")
+    def _replaced(self) -> Stage:
+        if self.single and self.replaced_to is None:
+            raise ValueError("a single-version stage needs 'replaced_to': where its previous version goes")
+        if self.replaced_to is not None and not self.single:
+            raise ValueError("'replaced_to' goes with 'single: true'")
+        if self.replaced_to == self.name:
+            raise ValueError("'replaced_to' must name another stage")
+        return self
 
 
 class ModelBinding(Spec):
@@ -327,6 +342,9 @@ class LifecycleDefinition(Spec):
     def stage_names(self) -> list[str]:
         return [s.name for s in self.stages]
 
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
     def transition(self, name: str) -> Transition:
         for t in self.transitions:
             if t.label == name:
@@ -346,6 +364,11 @@ def check_definition(defn: LifecycleDefinition) -> list[tuple[tuple[str | int, .
         if stage.name in seen:
             problems.append((("stages", i, "name"), f"stage {stage.name!r} is defined twice"))
         seen.add(stage.name)
+    for i, stage in enumerate(defn.stages):
+        if stage.replaced_to is not None and stage.replaced_to not in seen:
+            problems.append(
+                (("stages", i, "replaced_to"), f"unknown stage {stage.replaced_to!r} (stages: {', '.join(stages)})")
+            )
     if defn.initial is not None and defn.initial not in seen:
         problems.append((("initial",), f"unknown stage {defn.initial!r} (stages: {', '.join(stages)})"))
     labels: set[str] = set()
@@ -428,6 +451,7 @@ class Lifecycle(BaseModel):
     name: str
     revision: int
     definition: LifecycleDefinition
+    models: list[str] = Field(default_factory=list, description="the models it governs")
     updated_by: str | None = None
     updated_at: datetime
 

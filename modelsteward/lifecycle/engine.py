@@ -78,7 +78,9 @@ class LifecycleService:
                 )
             for model, binding in defn.models.items():
                 self._bind(conn, model, defn, binding.parameters, actor)
-        return lifecycle
+            found = lifecycle_repo.get_lifecycle(conn, defn.name)
+        assert found is not None
+        return found
 
     def assign(self, model: str, lifecycle: str, parameters: dict[str, float] | None, *, actor: str) -> LifecycleStatus:
         """Put one model under a stored life cycle, with its own thresholds."""
@@ -402,6 +404,7 @@ class LifecycleService:
                 return self.get_run(run.id)
             lifecycle_repo.update_run(conn, run.id, status=status, error=error)
             if status == "done":
+                self._displace(conn, run, actor)
                 left = lifecycle_repo.set_position(conn, run.model, run.version, run.lifecycle, run.to_stage)
                 entered = run.to_stage
                 event_repo.append_event(
@@ -416,6 +419,21 @@ class LifecycleService:
         if entered is not None:
             self._on_entered(run.model, run.version, entered, actor)
         return self.get_run(run.id)
+
+    def _displace(self, conn: Any, run: Run, actor: str) -> None:
+        """Entering a single-version stage moves the version that held it on (production -> retired)."""
+        defn, _ = self.governed(run.model)
+        stage = defn.stage(run.to_stage)
+        if not stage.single or stage.replaced_to is None:
+            return
+        for held in lifecycle_repo.in_stage(conn, run.model, stage.name):
+            if held.version == run.version:
+                continue
+            lifecycle_repo.set_position(conn, run.model, held.version, run.lifecycle, stage.replaced_to)
+            event_repo.append_event(
+                conn, actor=actor, action="lifecycle.replaced", model=run.model, version=held.version,
+                details={"run": run.id, "by_version": run.version, "from": stage.name, "to": stage.replaced_to},
+            )  # fmt: skip
 
     def _on_entered(self, model: str, version: int, stage: str, actor: str) -> None:
         defn, _ = self.governed(model)

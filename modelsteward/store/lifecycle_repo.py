@@ -40,11 +40,13 @@ OPEN = ("checking", "waiting_approval", "acting")
 # -- definitions and the models they govern ---------------------------------------------------------
 
 
-def _lifecycle(row: Row[Any]) -> Lifecycle:
+def _lifecycle(conn: Connection, row: Row[Any]) -> Lifecycle:
+    governed = conn.execute(sa.select(LM.model).where(LM.lifecycle == row.name).order_by(LM.model)).scalars()
     return Lifecycle(
         name=row.name,
         revision=row.revision,
         definition=LifecycleDefinition.model_validate(row.definition),
+        models=list(governed),
         updated_by=row.updated_by,
         updated_at=utc(row.updated_at),
     )
@@ -65,16 +67,16 @@ def put_lifecycle(
         if before != body:
             conn.execute(lifecycles.update().where(LC.id == row.id).values(revision=row.revision + 1, **values))
     fresh = conn.execute(sa.select(lifecycles).where(LC.name == defn.name)).one()
-    return _lifecycle(fresh), before
+    return _lifecycle(conn, fresh), before
 
 
 def get_lifecycle(conn: Connection, name: str) -> Lifecycle | None:
     row = conn.execute(sa.select(lifecycles).where(LC.name == name)).first()
-    return _lifecycle(row) if row is not None else None
+    return _lifecycle(conn, row) if row is not None else None
 
 
 def list_lifecycles(conn: Connection) -> list[Lifecycle]:
-    return [_lifecycle(r) for r in conn.execute(sa.select(lifecycles).order_by(LC.name))]
+    return [_lifecycle(conn, r) for r in conn.execute(sa.select(lifecycles).order_by(LC.name)).all()]
 
 
 def bind(

@@ -22,6 +22,8 @@ stages:
   - name: development
   - name: validation
   - name: production
+    single: true
+    replaced_to: retired
   - name: retired
 parameters:
   min_auc: 0.75
@@ -85,6 +87,7 @@ def test_a_version_moves_through_gates_approvals_and_actions(people: dict[str, A
     admin.deploy("credit", champion="credit-risk@production")
     lifecycle = admin.apply_lifecycle(DEFINITION)
     assert lifecycle.revision == 1 and lifecycle.definition.initial_stage == "development"
+    assert lifecycle.models == ["credit-risk"]
     assert {p.version: p.stage for p in admin.lifecycle_status("credit-risk").positions} == {v1: "production"}
 
     # a new version enters development and its submission starts at once (trigger: version_registered)
@@ -117,7 +120,10 @@ def test_a_version_moves_through_gates_approvals_and_actions(people: dict[str, A
     assert admin.get_version("credit-risk@production").version == v2
     spec = admin.get_deployment("credit").spec
     assert spec.champion == "credit-risk@production" and spec.shadows == []
-    assert {p.version: p.stage for p in admin.lifecycle_status("credit-risk").positions}[v2] == "production"
+    assert {p.version: p.stage for p in admin.lifecycle_status("credit-risk").positions} == {
+        v1: "retired",  # production holds one version: the old champion moved on
+        v2: "production",
+    }
     actions = [e.action for e in admin.list_events(model="credit-risk", limit=200)]
     for expected in ("lifecycle.requested", "lifecycle.gates_passed", "lifecycle.approval_refused",
                      "lifecycle.approved", "lifecycle.advanced", "role.granted"):  # fmt: skip
@@ -174,17 +180,17 @@ def test_a_rejection_ends_the_run_and_moves_nothing(people: dict[str, Any], cred
     [
         (
             ("    to: validation\n", "    to: review\n"),
-            "line 13: transitions[0].to: a transition to nowhere: no stage 'review'",
+            "line 15: transitions[0].to: a transition to nowhere: no stage 'review'",
         ),
-        (("    from: validation\n", "    from: staging\n"), "line 21: transitions[1].from[0]: unknown stage 'staging'"),
+        (("    from: validation\n", "    from: staging\n"), "line 23: transitions[1].from[0]: unknown stage 'staging'"),
         (('min: "${min_auc}"', 'min: "${min_gini}"'), "parameter 'min_gini' is not defined"),
         (
             ("      - promote: {deployment: credit}\n", "      - launch: {deployment: credit}\n"),
-            "line 27: transitions[1].actions[0]: unknown action 'launch'",
+            "line 29: transitions[1].actions[0]: unknown action 'launch'",
         ),
         (
             ('      - metric: {metric: auc, min: "${min_auc}"}\n', "      - fairness: {}\n"),
-            "line 16: transitions[0].gates[0]: unknown gate 'fairness'",
+            "line 18: transitions[0].gates[0]: unknown gate 'fairness'",
         ),
     ],
 )
