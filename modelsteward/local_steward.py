@@ -7,7 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelsteward.domain.lifecycle import GateCheck, Lifecycle, LifecycleDefinition, LifecycleStatus, RoleGrant, Run
+from modelsteward.domain.lifecycle import (
+    GateCheck,
+    Job,
+    Lifecycle,
+    LifecycleDefinition,
+    LifecycleStatus,
+    RoleGrant,
+    Run,
+)
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -99,8 +107,19 @@ class LocalSteward(Steward):
             before_run=self.flush_logs,
         )
         from modelsteward.lifecycle.engine import LifecycleService
+        from modelsteward.lifecycle.jobs import JobRunner
+        from modelsteward.serving.prediction_log import default_worker_name
 
-        self.lifecycles: LifecycleService = LifecycleService(self.db, self.catalog, self.deployments, self.monitors)
+        jobs = JobRunner(
+            self.db,
+            self.catalog,
+            environment=settings.job_environment(),
+            log_dir=settings.data_dir / "jobs",
+            holder=default_worker_name(),
+        )
+        self.lifecycles: LifecycleService = LifecycleService(
+            self.db, self.catalog, self.deployments, self.monitors, alerts=self.alerts, jobs=jobs
+        )
 
     def __repr__(self) -> str:
         return f"<LocalSteward {self.db.safe_url}>"
@@ -113,6 +132,8 @@ class LocalSteward(Steward):
         return clone
 
     def register_prepared(self, registration: Registration) -> ModelVersion:
+        if self.settings.job_id is not None:  # registered by a retraining job: say which
+            registration.version_tags = {**registration.version_tags, "steward.job": str(self.settings.job_id)}
         return self._placed(self.catalog.register(registration, actor=self.actor))
 
     def _placed(self, version: ModelVersion) -> ModelVersion:
@@ -462,6 +483,18 @@ class LocalSteward(Steward):
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
         return self.lifecycles.grants(principal)
 
+    def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+        assert self.lifecycles.jobs is not None
+        return self.lifecycles.jobs.list(model=model, status=status, limit=limit)
+
+    def get_job(self, job_id: int) -> Job:
+        assert self.lifecycles.jobs is not None
+        return self.lifecycles.jobs.get(job_id)
+
+    def lifecycle_tick(self, at: datetime | None = None) -> dict[str, int]:
+        """One round of the life-cycle engine (what ``steward up``'s scheduler does each second)."""
+        return self.lifecycles.tick(at)
+
     def start_scheduler(self) -> Any:
         """Start the scheduler of ``steward up``: due monitors and alert notifications (idempotent)."""
         with self._gateway_lock:
@@ -471,7 +504,11 @@ class LocalSteward(Steward):
                 from modelsteward.serving.prediction_log import default_worker_name
 
                 self._scheduler = Scheduler(
-                    self.db, self.monitors, holder=default_worker_name(), dispatcher=Dispatcher(self.db)
+                    self.db,
+                    self.monitors,
+                    holder=default_worker_name(),
+                    dispatcher=Dispatcher(self.db),
+                    rounds=[self.lifecycles.tick],
                 )
                 self._scheduler.start()
         return self._scheduler
@@ -509,5 +546,7 @@ class LocalSteward(Steward):
 
     def close(self) -> None:
         self.stop_scheduler()
+        assert self.lifecycles.jobs is not None
+        self.lifecycles.jobs.wait()  # a retraining job this process started finishes and is recorded
         self.stop_serving()
         self.db.dispose()

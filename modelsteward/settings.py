@@ -55,7 +55,21 @@ class Settings(BaseSettings):
     tune_gc: bool = Field(
         default=True, description="tune Python's garbage collector for serving when the server starts"
     )
+    job_id: int | None = Field(
+        default=None, description="set by the engine in a retraining job's process: versions it registers carry it"
+    )
     debug: bool = False
+
+    def job_environment(self) -> dict[str, str]:
+        """The variables a child process needs to open the same store (database, artifacts, logs)."""
+        env = {
+            "STEWARD_DATA_DIR": str(self.data_dir.resolve()),
+            "STEWARD_DATABASE_URL": self.resolved_database_url(),
+            "STEWARD_ARTIFACT_URL": self.resolved_artifact_url(),
+            "STEWARD_INFERENCE_URL": self.resolved_inference_url(),
+            "STEWARD_FEEDBACK_URL": self.resolved_feedback_url(),
+        }
+        return env
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelsteward.domain.lifecycle import GateCheck, Lifecycle, LifecycleDefinition, LifecycleStatus, RoleGrant, Run
+from modelsteward.domain.lifecycle import (
+    GateCheck,
+    Job,
+    Lifecycle,
+    LifecycleDefinition,
+    LifecycleStatus,
+    RoleGrant,
+    Run,
+)
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -560,6 +568,13 @@ class Steward(abc.ABC):
 
     @abc.abstractmethod
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]: ...
+
+    @abc.abstractmethod
+    def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+        """Retraining jobs, newest first, with their status, duration, log tail and produced version."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: int) -> Job: ...
 
     def lifecycle_diagram(self, name: str, *, model: str | None = None) -> str:
         """The life cycle ``name`` as a Mermaid state diagram; with ``model``, its versions' stages marked."""

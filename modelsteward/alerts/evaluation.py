@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from modelsteward.domain.monitoring import AlertRule, KPIPoint, MonitorResult
+from modelsteward.domain.monitoring import AlertRule, KPIPoint, LifecycleSignal, MonitorResult
 
 Outcome = Literal["breach", "pass", "skip"]
 _OPS = {
@@ -29,10 +29,35 @@ class Verdict:
     reason: str = ""
 
 
-def fingerprint(rule: AlertRule) -> str:
-    """The identity of "the same problem": the rule, what it watches and the scope (64 hex characters)."""
-    source = f"monitor:{rule.monitor}" if rule.monitor is not None else f"kpi:{rule.kpi}"
+def fingerprint(rule: AlertRule, subject: str = "") -> str:
+    """The identity of "the same problem": the rule, what it watches, the scope, and for life-cycle
+    rules the subject (a run, a job), since each is its own problem (64 hex characters)."""
+    if rule.monitor is not None:
+        source = f"monitor:{rule.monitor}"
+    elif rule.kpi is not None:
+        source = f"kpi:{rule.kpi}"
+    else:
+        source = f"lifecycle:{rule.lifecycle}\x1f{subject}"
     return hashlib.sha256(f"{rule.name}\x1f{source}\x1f{rule.scope or ''}".encode()).hexdigest()
+
+
+def watches_lifecycle(rule: AlertRule, signal: LifecycleSignal) -> bool:
+    return (
+        rule.lifecycle is not None
+        and rule.lifecycle in ("*", signal.lifecycle)
+        and signal.problem in rule.problems
+        and (rule.scope is None or rule.scope == signal.model)
+    )
+
+
+def judge_lifecycle(rule: AlertRule, signal: LifecycleSignal) -> Verdict:
+    details = {"lifecycle": signal.lifecycle, "model": signal.model, "version": signal.version,
+               "problem": signal.problem, "subject": signal.subject, **signal.details}  # fmt: skip
+    if rule.description:
+        details["description"] = rule.description
+    if signal.resolved:
+        return Verdict("pass", details=details)
+    return Verdict("breach", title=f"{rule.name}: {signal.title}", details=details)
 
 
 def lookup(figures: dict[str, Any], path: str) -> Any:

@@ -15,7 +15,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
 
-from modelsteward.alerts.evaluation import Verdict, fingerprint, judge_kpi, judge_result, watches_kpi, watches_result
+from modelsteward.alerts.evaluation import (
+    Verdict,
+    fingerprint,
+    judge_kpi,
+    judge_lifecycle,
+    judge_result,
+    watches_kpi,
+    watches_lifecycle,
+    watches_result,
+)
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -23,6 +32,7 @@ from modelsteward.domain.monitoring import (
     Channel,
     Delivery,
     KPIPoint,
+    LifecycleSignal,
     MonitorResult,
 )
 from modelsteward.errors import Conflict, InvalidArgument, NotFound
@@ -217,8 +227,72 @@ class AlertService:
         """Apply every enabled rule watching ``point.kpi`` in ``point.scope``; returns the alerts fired or resolved."""
         return self._evaluate(lambda rule: watches_kpi(rule, point), lambda rule: judge_kpi(rule, point))
 
+    def evaluate_lifecycle(self, signal: LifecycleSignal, actor: str = "lifecycle") -> list[Alert]:
+        """A problem of the life-cycle engine (or its end) through the rules that watch that life cycle;
+        a notice goes straight to its channels, once per subject however often it is sent."""
+        if signal.problem == "notice":
+            return self._notice(signal, actor)
+        return self._evaluate(
+            lambda rule: watches_lifecycle(rule, signal),
+            lambda rule: judge_lifecycle(rule, signal),
+            actor,
+            subject=signal.subject,
+        )
+
+    def _notice(self, signal: LifecycleSignal, actor: str) -> list[Alert]:
+        rule = AlertRule(
+            name=f"lifecycle-{signal.lifecycle}-notices"[:128],
+            lifecycle=signal.lifecycle,
+            problems=["notice"],
+            severity="info",
+            description=f"notices sent by the transitions of life cycle {signal.lifecycle} (kept by the engine)",
+        )
+        at = self.clock()
+        with self.db.write() as conn:
+            known = alert_repo.channel_names(conn)
+            for name in signal.channels:
+                if name not in known:
+                    raise _channel_not_found(name)
+            row = alert_repo.rule_row(conn, rule.name, lock=True)
+            if row is None:
+                alert_repo.insert_rule(conn, rule, at=at)
+                row = alert_repo.rule_row(conn, rule.name, lock=True)
+            assert row is not None
+            key = fingerprint(rule, signal.subject)
+            if alert_repo.any_alert(conn, row.id, key) is not None:
+                return []  # sent before (a resumed step): nothing twice
+            details = {"lifecycle": signal.lifecycle, "model": signal.model, "version": signal.version,
+                       "subject": signal.subject, **signal.details}  # fmt: skip
+            alert_id = alert_repo.insert_alert(
+                conn, rule_id=row.id, fingerprint=key, severity=signal.severity, title=signal.title,
+                details=details, at=at,
+            )  # fmt: skip
+            alert_repo.update_alert(conn, alert_id, status="resolved", resolved_at=at)  # informs; nothing to fix
+            alert = alert_repo.get_alert(conn, alert_id)
+            assert alert is not None
+            fired = alert.model_copy(update={"status": "firing", "resolved_at": None})
+            delivery_ids = alert_repo.insert_deliveries(
+                conn,
+                alert_id=alert_id,
+                channel_names=signal.channels,
+                event="fire",
+                payload=notice_payload(fired),
+                at=at,
+            )
+            event_repo.append_event(
+                conn, actor=actor, action="alert.notice", model=signal.model, version=signal.version,
+                details={"alert": alert_id, "title": signal.title, "channels": signal.channels,
+                         "deliveries": delivery_ids},
+            )  # fmt: skip
+        return [alert]
+
     def _evaluate(
-        self, watches: Callable[[AlertRule], bool], judge: Callable[[AlertRule], Verdict], actor: str = "alerting"
+        self,
+        watches: Callable[[AlertRule], bool],
+        judge: Callable[[AlertRule], Verdict],
+        actor: str = "alerting",
+        *,
+        subject: str = "",
     ) -> list[Alert]:
         # Find the rules with a cheap read first: most results concern no rule and need no write lock.
         with self.db.read() as conn:
@@ -232,22 +306,31 @@ class AlertService:
                 if not row.enabled or not watches(rule):
                     continue  # changed since the read above
                 verdict = judge(rule)
-                alert_id = self._apply(conn, row.id, row.streak, rule, verdict, actor)
+                alert_id = self._apply(conn, row.id, row.streak, rule, verdict, actor, subject)
                 if alert_id is not None:
                     changed.append(alert_id)
             alerts = [alert_repo.get_alert(conn, i) for i in changed]
         return [a for a in alerts if a is not None]
 
     def _apply(
-        self, conn: Connection, rule_id: int, streak: int, rule: AlertRule, verdict: Verdict, actor: str
+        self,
+        conn: Connection,
+        rule_id: int,
+        streak: int,
+        rule: AlertRule,
+        verdict: Verdict,
+        actor: str,
+        subject: str = "",
     ) -> int | None:
         """One rule, one verdict: keep the streak, then fire, bump or resolve. Returns the alert id
         when an alert was fired or resolved."""
         if verdict.outcome == "skip":
             return None
         at = self.clock()
-        key = fingerprint(rule)
+        key = fingerprint(rule, subject)
         current = alert_repo.open_alert(conn, rule_id, key)
+        if rule.lifecycle is not None:
+            streak = rule.consecutive - 1  # each subject is its own problem: no streak across subjects
         if verdict.outcome == "pass":
             if streak:
                 alert_repo.update_rule(conn, rule_id, streak=0)

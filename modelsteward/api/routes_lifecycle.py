@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from modelsteward.api.deps import Reader, Writer
 from modelsteward.domain.lifecycle import (
     GateCheck,
+    Job,
     Lifecycle,
     LifecycleDefinition,
     LifecycleStatus,
@@ -149,3 +150,18 @@ def grant_role(st: Writer, request: GrantRequest) -> Any:
 @router.post("/roles/revoke", status_code=204, summary="Revoke a role grant")
 def revoke_role(st: Writer, request: GrantRequest) -> None:
     st.revoke_role(request.principal, request.role, model=request.model, business_unit=request.business_unit)
+
+
+@router.get("/jobs", response_model=list[Job], summary="Retraining jobs, newest first")
+def list_jobs(
+    st: Reader,
+    model: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Any:
+    return st.list_jobs(model=model, status=status, limit=limit)
+
+
+@router.get("/jobs/{job_id}", response_model=Job, summary="One retraining job with its log")
+def get_job(st: Reader, job_id: int) -> Any:
+    return st.get_job(job_id)

@@ -134,7 +134,7 @@ def rule(
     url: Url = None,
     token: Token = None,
 ) -> None:
-    """Create or replace an alert rule from a YAML file (monitor or kpi, when, consecutive, severity, channels)."""
+    """Create or replace an alert rule from a YAML file (monitor, kpi or lifecycle, when, severity, channels)."""
     from pydantic import ValidationError
 
     from modelsteward.domain.monitoring import AlertRule
@@ -155,7 +155,11 @@ def rule(
 
 
 def _watches(r: Any) -> str:
-    return f"monitor {r.monitor}" if r.monitor else f"kpi {r.kpi}@{r.scope}"
+    if r.monitor:
+        return f"monitor {r.monitor}"
+    if r.lifecycle:
+        return f"life cycle {r.lifecycle}: {', '.join(r.problems)}"
+    return f"kpi {r.kpi}@{r.scope}"
 
 
 @alerts_app.command("rules")

@@ -27,6 +27,8 @@ from modelsteward.cli.common import (
 
 lifecycle_app = typer.Typer(help="Life cycles as code: apply, watch and drive them.", no_args_is_help=True)
 app.add_typer(lifecycle_app, name="lifecycle")
+jobs_app = typer.Typer(help="Retraining jobs: status, duration, logs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 roles_app = typer.Typer(help="Grant and revoke roles (validator, approver, ...).", no_args_is_help=True)
 app.add_typer(roles_app, name="roles")
 
@@ -295,4 +297,44 @@ def list_roles(principal: Annotated[str | None, typer.Argument(help="only this p
         return print_json(items)
     table("role grants", ["principal", "role", "scope", "granted by", "at (UTC)"],
           [[g.principal, g.role, g.scope, g.granted_by or "", when(g.granted_at)] for g in items])  # fmt: skip
+    return None
+
+
+@jobs_app.command("list")
+@handle_errors
+def list_jobs(
+    model: Annotated[str | None, typer.Option("--model", help="only this model")] = None,
+    status_: Annotated[str | None, typer.Option("--status", help="running, succeeded, failed, timed_out")] = None,
+    as_json: JsonOut = False,
+    data_dir: DataDir = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Retraining jobs, newest first."""
+    with open_steward(data_dir, url, token) as st:
+        items = st.list_jobs(model=model, status=status_)
+    if as_json:
+        return print_json(items)
+    rows = [[j.id, j.model, j.status, j.run_id or "", when(j.started_at),
+             f"{j.duration_s:.1f} s" if j.duration_s is not None else "", f"v{j.version}" if j.version else "",
+             j.error or ""] for j in items]  # fmt: skip
+    table("jobs", ["job", "model", "status", "run", "started (UTC)", "took", "made", "error"], rows)
+    return None
+
+
+@jobs_app.command("show")
+@handle_errors
+def show_job(job_id: Annotated[int, typer.Argument(help="the job")], as_json: JsonOut = False,
+             data_dir: DataDir = None, url: Url = None, token: Token = None) -> None:  # fmt: skip
+    """One job with its log."""
+    with open_steward(data_dir, url, token) as st:
+        job = st.get_job(job_id)
+    if as_json:
+        return print_json(job)
+    took = f", {job.duration_s:.1f} s" if job.duration_s is not None else ""
+    made = f", registered {job.model}/{job.version}" if job.version else ""
+    console.print(f"job {job.id} ({job.kind} of {job.model}): {job.status}{took}{made}", highlight=False)
+    if job.error:
+        console.print(f"error: {job.error}", highlight=False)
+    typer.echo(job.log, nl=not job.log.endswith("\n"))
     return None

@@ -16,6 +16,7 @@ import httpx
 
 from modelsteward.domain.lifecycle import (
     GateCheck,
+    Job,
     Lifecycle,
     LifecycleDefinition,
     LifecycleStatus,
@@ -513,6 +514,17 @@ class RemoteSteward(Steward):
     ) -> None:
         body = {"principal": principal, "role": role, "model": model, "business_unit": business_unit}
         self._request("POST", "/api/v1/roles/revoke", json=body)
+
+    def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+        params: dict[str, Any] = {"limit": limit}
+        if model is not None:
+            params["model"] = model
+        if status is not None:
+            params["status"] = status
+        return [Job.model_validate(x) for x in self._json("GET", "/api/v1/jobs", params=params)]
+
+    def get_job(self, job_id: int) -> Job:
+        return Job.model_validate(self._json("GET", f"/api/v1/jobs/{int(job_id)}"))
 
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
         params = {"principal": principal} if principal is not None else {}

@@ -1,5 +1,5 @@
 """Life cycles as code: the definition schema (stages, transitions, gates, approvals, actions,
-triggers) and the records the engine keeps (positions, runs, steps, approvals, role grants).
+triggers, retraining) and the records the engine keeps (positions, runs, steps, approvals, jobs, grants).
 
 A definition is YAML validated here; :func:`check_definition` adds the checks that need the whole
 definition (stages that exist, no cycle of automatic transitions, parameters that are defined), each
@@ -186,6 +186,34 @@ class RollbackAction(Spec):
     deployment: str = Field(pattern=_NAME)
 
 
+class RetrainAction(Spec):
+    """Run the model's retraining job; its new version enters the life cycle at the initial stage.
+    The run waits for the job: a failed or hung job fails the run (and alerts) and nothing else moves."""
+
+
+class NotifyAction(Spec):
+    """Tell people: a notice to alert channels (webhook, Slack, e-mail), once per run."""
+
+    channels: list[str] = Field(min_length=1)
+    message: str = ""
+    severity: Literal["info", "warning", "critical"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_channel(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "channel" in value:
+            value = {**value, "channels": [value["channel"]]}
+            value.pop("channel")
+        return value
+
+
+class TicketAction(Spec):
+    """Open a ticket through a ticket channel (Jira-style payload), once per run."""
+
+    channel: str = Field(pattern=_NAME)
+    summary: str = ""
+
+
 class Action(Spec):
     """Exactly one kind of action."""
 
@@ -195,10 +223,17 @@ class Action(Spec):
     traffic: TrafficAction | None = None
     promote: PromoteAction | None = None
     rollback: RollbackAction | None = None
+    retrain: RetrainAction | None = None
+    notify: NotifyAction | None = None
+    ticket: TicketAction | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _known(cls, value: Any) -> Any:
+        if value == "retrain":  # `- retrain` reads better than `- retrain: {}`
+            return {"retrain": {}}
+        if isinstance(value, dict) and list(value) == ["retrain"] and value["retrain"] is None:
+            value = {"retrain": {}}  # `- retrain:` with nothing after it
         return _known_keys(value, cls, "action")
 
     @model_validator(mode="after")
@@ -310,10 +345,53 @@ class Stage(Spec):
         return self
 
 
+class RetrainSpec(Spec):
+    """How a model is retrained. ``entry_point`` (``package.module:function``) is called in a fresh
+    process as ``function(steward, data, model)`` with the result of the ``data`` query, and registers
+    the new version (passing ``training_data=data`` records the lineage); or ``command`` runs with the
+    store in its environment (``STEWARD_DATA_DIR`` or ``STEWARD_DATABASE_URL``, ``STEWARD_JOB_ID``,
+    ``STEWARD_MODEL``) and registers it itself. ``data`` is SQL over the prediction-log views
+    (``predictions_with_feedback`` ...) or, with ``url``, against that database."""
+
+    entry_point: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    command: list[str] | None = None
+    data: str | None = Field(default=None, description="SQL whose result is the training data")
+    url: str | None = Field(default=None, description="SQLAlchemy URL the data query runs against")
+    timeout: str = "30m"
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = Field(default=None, description="working directory of the job")
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import shlex
+
+            return shlex.split(value)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> RetrainSpec:
+        if (self.entry_point is None) == (self.command is None):
+            raise ValueError("give exactly one of entry_point and command")
+        if self.command is not None and not self.command:
+            raise ValueError("the command is empty")
+        if self.url is not None and self.data is None:
+            raise ValueError("'url' needs a 'data' query")
+        return self
+
+
 class ModelBinding(Spec):
-    """A model governed by the definition, with its own thresholds."""
+    """A model governed by the definition, with its own thresholds and how it is retrained."""
 
     parameters: dict[str, float] = Field(default_factory=dict)
+    retrain: RetrainSpec | None = None
 
 
 class LifecycleDefinition(Spec):
@@ -522,6 +600,29 @@ class Run(BaseModel):
     @property
     def open(self) -> bool:
         return self.status in ("checking", "waiting_approval", "acting")
+
+
+JobStatus = Literal["running", "succeeded", "failed", "timed_out"]
+
+
+class Job(BaseModel):
+    """A retraining job: what ran, for how long, how it ended, its log and the version it produced."""
+
+    id: int
+    kind: str
+    model: str
+    run_id: int | None = None
+    status: JobStatus
+    spec: dict[str, Any] = Field(default_factory=dict)
+    holder: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    exit_code: int | None = None
+    version: int | None = None
+    error: str | None = None
+    log: str = ""
+    created_by: str | None = None
 
 
 class RoleGrant(BaseModel):

@@ -273,12 +273,37 @@ class AlertCondition(Spec):
         return self
 
 
+LifecycleProblem = Literal["sla", "failed", "job_failed", "stalled", "notice"]
+
+
+class LifecycleSignal(BaseModel):
+    """Something the life-cycle engine tells the alerting: a problem (a run waiting past its SLA, a
+    failed run or retraining job, a stalled life cycle), a problem gone, or a transition's notice."""
+
+    lifecycle: str
+    model: str
+    version: int | None = None
+    problem: LifecycleProblem
+    subject: str = Field(description="what the problem is about, e.g. 'run:12': one open alert per subject")
+    title: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    resolved: bool = False
+    channels: list[str] = Field(default_factory=list, description="for a notice: where it goes")
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
 class AlertRule(Spec):
-    """A rule over monitor results (or KPI points): consecutive breaches fire an alert, a pass resolves it."""
+    """A rule over monitor results, KPI points or life-cycle problems: consecutive breaches fire an
+    alert, a pass resolves it. ``lifecycle`` watches one life cycle's problems (``"*"``: every one)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     monitor: str | None = None
     kpi: str | None = None
+    lifecycle: str | None = None
+    problems: list[LifecycleProblem] = Field(
+        default_factory=lambda: ["sla", "failed", "job_failed", "stalled"],
+        description="for a lifecycle rule: which problems it alerts on",
+    )
     scope: str | None = None
     when: AlertCondition = Field(default_factory=lambda: AlertCondition(status="breach"))
     consecutive: int = Field(default=1, ge=1)
@@ -288,8 +313,8 @@ class AlertRule(Spec):
 
     @model_validator(mode="after")
     def _source(self) -> AlertRule:
-        if (self.monitor is None) == (self.kpi is None):
-            raise ValueError("an alert rule watches exactly one of monitor and kpi")
+        if sum(x is not None for x in (self.monitor, self.kpi, self.lifecycle)) != 1:
+            raise ValueError("an alert rule watches exactly one of monitor, kpi and lifecycle")
         if self.kpi is not None and (self.when.metric is None or self.scope is None):
             raise ValueError("a KPI rule needs a scope and a metric condition (metric: value)")
         return self

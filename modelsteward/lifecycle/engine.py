@@ -16,22 +16,28 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from modelsteward.alerts import AlertService
 from modelsteward.catalog.service import CatalogService
 from modelsteward.domain.lifecycle import (
     ROLES,
     GateResult,
+    Job,
     Lifecycle,
     LifecycleDefinition,
     LifecycleStatus,
+    ModelBinding,
+    RetrainSpec,
     RoleGrant,
     Run,
     Transition,
     check_definition,
 )
+from modelsteward.domain.monitoring import LifecycleSignal
 from modelsteward.domain.records import ModelVersion
 from modelsteward.domain.refs import ModelRef, check_name
 from modelsteward.errors import Conflict, Forbidden, InvalidArgument, InvalidDefinition, NotFound, StewardError
 from modelsteward.lifecycle import actions, gates
+from modelsteward.lifecycle.jobs import JobRunner
 from modelsteward.monitoring.service import MonitorService
 from modelsteward.serving.deployments import DeploymentService
 from modelsteward.store import event_repo, lifecycle_repo
@@ -48,12 +54,18 @@ class LifecycleService:
         deployments: DeploymentService,
         monitors: MonitorService,
         *,
+        alerts: AlertService | None = None,
+        jobs: JobRunner | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.deployments = deployments
         self.monitors = monitors
+        self.alerts = alerts
+        self.jobs = jobs
+        if jobs is not None:
+            jobs.on_done = self._job_done
         self.clock = clock or (lambda: datetime.now(UTC))
 
     # -- definitions ----------------------------------------------------------------------------------
@@ -61,12 +73,10 @@ class LifecycleService:
     def apply(self, defn: LifecycleDefinition, *, source: str | None = None, actor: str) -> Lifecycle:
         """Store a definition (a new revision when it changed) and put the models it lists under it.
         Versions without a stage enter the stage named like an alias they hold, or the initial stage."""
-        problems = check_definition(defn)
+        problems = check_definition(defn) + self._references(defn)
         if problems:
             path, message = problems[0]
             raise InvalidDefinition(f"{_path(path)}: {message}", details={"field": _path(path), "path": list(path)})
-        for model in defn.models:
-            self.catalog.get_model(model)  # NotFound names it
         with self.db.write() as conn:
             lifecycle, before = lifecycle_repo.put_lifecycle(conn, defn, source=source, actor=actor)
             if before != lifecycle.definition.model_dump(mode="json", by_alias=True, exclude={"models"}):
@@ -77,7 +87,8 @@ class LifecycleService:
                     details={"lifecycle": defn.name, "revision": lifecycle.revision, "before": before},
                 )
             for model, binding in defn.models.items():
-                self._bind(conn, model, defn, binding.parameters, actor)
+                retrain = binding.retrain.model_dump(mode="json", exclude_none=True) if binding.retrain else None
+                self._bind(conn, model, defn, binding.parameters, actor, retrain)
             found = lifecycle_repo.get_lifecycle(conn, defn.name)
         assert found is not None
         return found
@@ -93,13 +104,75 @@ class LifecycleService:
                 f"(it has: {', '.join(sorted(defn.parameters)) or 'none'})",
                 details={"field": "parameters", "unknown": unknown},
             )
+        problems = self._references(
+            defn.model_copy(update={"models": {model: ModelBinding(parameters=parameters or {})}})
+        )
+        if problems:
+            path, message = problems[0]
+            raise InvalidArgument(f"{_path(path)}: {message}", details={"field": _path(path)})
         with self.db.write() as conn:
-            self._bind(conn, model, defn, parameters or {}, actor)
+            row = lifecycle_repo.binding(conn, model)
+            retrain = row.retrain if row is not None and row.lifecycle == lifecycle else None
+            self._bind(conn, model, defn, parameters or {}, actor, retrain)
         return self.status(model)
 
-    def _bind(self, conn: Any, model: str, defn: LifecycleDefinition, parameters: dict[str, float], actor: str) -> None:
-        before = lifecycle_repo.bind(conn, model, defn.name, parameters, None)
-        after = {"lifecycle": defn.name, "parameters": parameters, "retrain": None}
+    def _references(self, defn: LifecycleDefinition) -> list[tuple[tuple[Any, ...], str]]:
+        """What the definition names in the store: models, monitors, alert channels, and metrics that the
+        models' versions record (a gate on a metric no version has would never pass)."""
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        recorded: dict[str, set[str]] = {}
+        for model in defn.models:
+            try:
+                self.catalog.get_model(model)
+            except NotFound:
+                problems.append((("models", model), f"no model named {model!r}"))
+                continue
+            versions, _ = self.catalog.list_versions(model)
+            if versions:
+                recorded[model] = {m for v in versions for m in v.metrics}
+        monitors = {m.name for m in self.monitors.list()}
+        channels = {c.name: c for c in self.alerts.list_channels()} if self.alerts is not None else {}
+        for i, t in enumerate(defn.transitions):
+            if t.trigger is not None and t.trigger.monitor is not None and t.trigger.monitor not in monitors:
+                problems.append((("transitions", i, "trigger", "monitor"), f"no monitor named {t.trigger.monitor!r}"))
+            for g, gate in enumerate(t.gates):
+                if gate.monitor is not None and gate.monitor.monitor not in monitors:
+                    problems.append((("transitions", i, "gates", g, "monitor", "monitor"),
+                                     f"no monitor named {gate.monitor.monitor!r}"))  # fmt: skip
+                metric = gate.metric.metric if gate.metric else gate.champion.metric if gate.champion else None
+                for model, names in recorded.items():
+                    if metric is not None and metric not in names:
+                        problems.append((("transitions", i, "gates", g, gate.kind, "metric"),
+                                         f"a gate on metric {metric!r}, which no version of {model} records "
+                                         f"(they record: {', '.join(sorted(names)) or 'no metrics'})"))  # fmt: skip
+            for a, action in enumerate(t.actions):
+                names = action.notify.channels if action.notify else [action.ticket.channel] if action.ticket else []
+                for name in names:
+                    if self.alerts is not None and name not in channels:
+                        problems.append((("transitions", i, "actions", a), f"no alert channel named {name!r}"))
+                ticket = action.ticket.channel if action.ticket is not None else None
+                if ticket is not None and ticket in channels and channels[ticket].type != "ticket":
+                    kind = channels[ticket].type
+                    path = ("transitions", i, "actions", a, "ticket", "channel")
+                    problems.append((path, f"channel {ticket!r} is a {kind} channel, not a ticket channel"))
+                if action.retrain is not None:
+                    for model, binding in defn.models.items():
+                        if binding.retrain is None:
+                            why = f"transition {t.label!r} retrains, but {model} declares no 'retrain'"
+                            problems.append((("models", model), why))
+        return problems
+
+    def _bind(
+        self,
+        conn: Any,
+        model: str,
+        defn: LifecycleDefinition,
+        parameters: dict[str, float],
+        actor: str,
+        retrain: dict[str, Any] | None = None,
+    ) -> None:
+        before = lifecycle_repo.bind(conn, model, defn.name, parameters, retrain)
+        after = {"lifecycle": defn.name, "parameters": parameters, "retrain": retrain}
         if before != after:
             event_repo.append_event(
                 conn, actor=actor, action="lifecycle.assigned", model=model, details={"before": before, "after": after}
@@ -384,7 +457,14 @@ class LifecycleService:
                 else:
                     before = (step.detail or {}).get("before")
             try:
-                detail = actions.perform(self._context(run), action, before=before, actor=actor)
+                if action.retrain is not None:
+                    detail = self._retrain(run, name, actor)
+                    if detail is None:
+                        return self.get_run(run.id)  # the job runs; its end takes the run further
+                elif action.notify is not None or action.ticket is not None:
+                    detail = self._notify(run, transition, name, action, actor)
+                else:
+                    detail = actions.perform(self._context(run), action, before=before, actor=actor)
             except StewardError as e:
                 with self.db.write() as conn:
                     lifecycle_repo.finish_step(conn, run.id, name, "failed", {"before": before, "error": e.message})
@@ -392,6 +472,72 @@ class LifecycleService:
             with self.db.write() as conn:
                 lifecycle_repo.finish_step(conn, run.id, name, "done", {"before": before, **detail})
         return self._finish(run, "done", actor)
+
+    def _retrain(self, run: Run, step: str, actor: str) -> dict[str, Any] | None:
+        """Start the model's retraining job for this step (once), or read how it ended; None while it runs."""
+        if self.jobs is None:
+            raise InvalidArgument("this steward cannot run retraining jobs", details={"run": run.id})
+        with self.db.read() as conn:
+            job = lifecycle_repo.job_for_step(conn, run.id, step)
+            row = lifecycle_repo.binding(conn, run.model)
+        if job is None:
+            if row is None or not row.retrain:
+                raise InvalidArgument(
+                    f"{run.model} declares no retraining: add 'retrain:' under models.{run.model} in its life cycle",
+                    details={"model": run.model},
+                )
+            job = self.jobs.start(
+                model=run.model, spec=RetrainSpec.model_validate(row.retrain), run_id=run.id, step=step, actor=actor
+            )
+        if job.status == "running":
+            return None
+        if job.status != "succeeded":
+            raise InvalidArgument(f"retraining job {job.id} {job.status.replace('_', ' ')}: {job.error}",
+                                  details={"job": job.id})  # fmt: skip
+        return {"job": job.id, "version": job.version}
+
+    def _job_done(self, job: Job) -> None:
+        if job.status != "succeeded":
+            self._signal(LifecycleSignal(
+                lifecycle=self._lifecycle_of(job.model), model=job.model, version=job.version, problem="job_failed",
+                subject=f"job:{job.id}", title=f"retraining job {job.id} of {job.model} {job.status.replace('_', ' ')}",
+                details={"job": job.id, "error": job.error, "exit_code": job.exit_code}, severity="critical",
+            ))  # fmt: skip
+        if job.run_id is not None:
+            self.process(job.run_id, actor="lifecycle")
+
+    def _notify(self, run: Run, transition: Transition, step: str, action: Any, actor: str) -> dict[str, Any]:
+        if self.alerts is None:
+            raise InvalidArgument("this steward has no alerting to notify through", details={"run": run.id})
+        body = action.notify if action.notify is not None else action.ticket
+        channels = body.channels if action.notify is not None else [body.channel]
+        text = (body.message if action.notify is not None else body.summary) or (
+            f"{run.model}/{run.version}: {run.from_stage} -> {run.to_stage} ({run.transition})"
+        )
+        self.alerts.evaluate_lifecycle(
+            LifecycleSignal(
+                lifecycle=run.lifecycle, model=run.model, version=run.version, problem="notice",
+                subject=f"run:{run.id}:{step}", title=text, channels=channels,
+                severity=getattr(body, "severity", "info"),
+                details={"run": run.id, "transition": run.transition, "from": run.from_stage, "to": run.to_stage,
+                         "gates": [g.model_dump(mode="json") for g in run.gates]},
+            ),
+            actor,
+        )  # fmt: skip
+        return {"channels": channels}
+
+    def _signal(self, signal: LifecycleSignal) -> None:
+        if self.alerts is None:
+            return
+        try:
+            self.alerts.evaluate_lifecycle(signal)
+        except StewardError as e:
+            log.warning("life-cycle alert %s not raised: %s", signal.subject, e.message)
+
+    def _lifecycle_of(self, model: str) -> str:
+        with self.db.read() as conn:
+            row = lifecycle_repo.binding(conn, model)
+        return row.lifecycle if row is not None else "?"
 
     def _context(self, run: Run) -> actions.Context:
         return actions.Context(self.catalog, self.deployments, run.model, run.version)
@@ -416,9 +562,29 @@ class LifecycleService:
                     conn, actor=actor, action=f"lifecycle.{status}", model=run.model, version=run.version,
                     details={"run": run.id, "transition": run.transition, "error": error},
                 )  # fmt: skip
+            waited = lifecycle_repo.mark(conn, f"sla:{run.id}") is not None
+        if waited:
+            self._signal(self._run_signal(run, "sla", resolved=True))
+        if status == "failed":
+            self._signal(self._run_signal(run, "failed", error=error))
         if entered is not None:
             self._on_entered(run.model, run.version, entered, actor)
         return self.get_run(run.id)
+
+    def _run_signal(
+        self, run: Run, problem: Any, *, resolved: bool = False, error: str | None = None
+    ) -> LifecycleSignal:
+        titles = {
+            "sla": f"{run.model}/{run.version} has waited longer than its SLA for {run.transition} ({run.status})",
+            "failed": f"{run.model}/{run.version} could not move {run.from_stage} -> {run.to_stage}: {error}",
+            "stalled": f"the life cycle of {run.model}/{run.version} is stuck in {run.transition}: {error}",
+        }
+        return LifecycleSignal(
+            lifecycle=run.lifecycle, model=run.model, version=run.version, problem=problem, subject=f"run:{run.id}",
+            title=titles[problem], resolved=resolved,
+            details={"run": run.id, "transition": run.transition, "status": run.status, "error": error},
+            severity="critical" if problem == "failed" else "warning",
+        )  # fmt: skip
 
     def _displace(self, conn: Any, run: Run, actor: str) -> None:
         """Entering a single-version stage moves the version that held it on (production -> retired)."""
@@ -450,6 +616,179 @@ class LifecycleService:
         if not run.open:
             raise Conflict(f"run {run_id} is already {run.status}", details={"run": run_id})
         return self._finish(run, "cancelled", actor, error=reason or f"cancelled by {actor}")
+
+    # -- the scheduler's round ----------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """One round (``steward up``'s scheduler calls it each second on the lease holder): react to
+        monitor breaches and alerts, fire schedules, alert on runs past their SLA, and resume runs and
+        jobs that a stopped process left behind. Returns what it did."""
+        now = now or self.clock()
+        done = {"events": 0, "started": 0, "scheduled": 0, "sla": 0, "resumed": 0, "reaped": 0}
+        self._react(done)
+        self._schedules(now, done)
+        self._watch(now, done)
+        return done
+
+    _EVENTS = ("monitor.run", "alert.fired")
+
+    def _react(self, done: dict[str, int]) -> None:
+        with self.db.read() as conn:
+            mark = lifecycle_repo.mark(conn, "events")
+            if mark is None:
+                start = event_repo.generation(conn)  # from now on: history does not replay
+            else:
+                start = int(mark.seq or 0)
+            batch = event_repo.events_after(conn, start, actions=self._EVENTS) if mark is not None else []
+        if mark is None:
+            with self.db.write() as conn:
+                lifecycle_repo.set_mark(conn, "events", seq=start)
+            return
+        for event in batch:
+            done["events"] += 1
+            if event.action == "monitor.run" and event.details.get("status") == "breach":
+                monitor = str(event.details.get("monitor"))
+                done["started"] += self._fire(
+                    "monitor_breach", monitor, None, f"event:monitor_breach:{monitor}#{event.seq}"
+                )
+            elif event.action == "alert.fired":
+                rule = str(event.details.get("rule"))
+                done["started"] += self._fire("alert", None, rule, f"event:alert:{rule}#{event.seq}")
+            with self.db.write() as conn:
+                lifecycle_repo.set_mark(conn, "events", seq=event.seq)
+
+    def _fire(self, kind: str, monitor: str | None, rule: str | None, trigger: str) -> int:
+        """Start the transitions an event triggers, for the versions in their from-stages; once per event."""
+        watched = monitor
+        models: set[str] = set()
+        if rule is not None and self.alerts is not None:
+            try:
+                spec = self.alerts.get_rule(rule).rule
+            except NotFound:
+                return 0
+            watched = spec.monitor
+            if spec.kpi is not None and spec.scope is not None:
+                models |= self._models_of_scope(spec.scope)
+        if watched is not None:
+            models |= self._models_of_monitor(watched)
+        started = 0
+        for model in sorted(models):
+            with self.db.read() as conn:
+                row = lifecycle_repo.binding(conn, model)
+                found = lifecycle_repo.get_lifecycle(conn, row.lifecycle) if row is not None else None
+            if found is None:
+                continue
+            defn = found.definition
+            for t in defn.transitions:
+                trig = t.trigger
+                if trig is None or trig.event != kind:
+                    continue
+                if (kind == "monitor_breach" and trig.monitor not in (None, monitor)) or (
+                    kind == "alert" and trig.rule not in (None, rule)
+                ):
+                    continue
+                started += self._start_for_stage(model, defn, t, trigger)
+        return started
+
+    def _start_for_stage(self, model: str, defn: LifecycleDefinition, t: Transition, trigger: str) -> int:
+        started = 0
+        with self.db.read() as conn:
+            holders = [p for p in lifecycle_repo.positions(conn, model) if p.stage in t.from_ or "*" in t.from_]
+            already = {r.version for r in lifecycle_repo.runs_with_trigger(conn, model, trigger)}
+        for p in holders:
+            if p.version in already:
+                continue  # this event (or schedule fire) started it before a restart
+            try:
+                self._start(model, p.version, defn, t, trigger=trigger, actor="lifecycle")
+                started += 1
+            except StewardError as e:
+                log.warning("%s: %s/%s not moved by %s: %s", trigger, model, p.version, t.label, e.message)
+        return started
+
+    def _models_of_monitor(self, name: str) -> set[str]:
+        try:
+            target = self.monitors.get(name).spec.target
+        except NotFound:
+            return set()
+        if target.model is not None:
+            return {ModelRef.parse(target.model).name}
+        assert target.deployment is not None
+        return self._models_of_scope(target.deployment, step=target.step)
+
+    def _models_of_scope(self, scope: str, *, step: str | None = None) -> set[str]:
+        """The models a deployment routes to (its arms, or its pipeline's model steps, or one step's);
+        or a model's name."""
+        try:
+            deployment = self.deployments.get(scope)
+        except NotFound:
+            try:
+                return {self.catalog.get_model(scope).name}
+            except NotFound:
+                return set()
+        names = {ModelRef.parse(ref).name for ref in deployment.spec.refs}
+        for item in (deployment.spec.pipeline or {}).get("steps", []):
+            if isinstance(item, dict) and item.get("model") and (step is None or item.get("name") == step):
+                names.add(ModelRef.parse(str(item["model"])).name)
+        return names
+
+    def _schedules(self, now: datetime, done: dict[str, int]) -> None:
+        from modelsteward.monitoring.scheduler import next_fire
+
+        with self.db.read() as conn:
+            rows = lifecycle_repo.bindings(conn)
+            defs = {d.name: d.definition for d in lifecycle_repo.list_lifecycles(conn)}
+        for row in rows:
+            defn = defs.get(row.lifecycle)
+            if defn is None:
+                continue
+            for t in defn.transitions:
+                if t.trigger is None or t.trigger.schedule is None:
+                    continue
+                key = f"schedule:{row.model}:{t.label}"
+                with self.db.read() as conn:
+                    mark = lifecycle_repo.mark(conn, key)
+                after = _utc(mark.at) if mark is not None and mark.at is not None else _utc(row.applied_at)
+                if next_fire(t.trigger.schedule, after) > now:
+                    continue
+                with self.db.write() as conn:
+                    lifecycle_repo.set_mark(conn, key, at=now)
+                done["scheduled"] += 1
+                done["started"] += self._start_for_stage(
+                    row.model, defn, t, f"schedule:{t.trigger.schedule}@{now.isoformat()}"
+                )
+
+    def _watch(self, now: datetime, done: dict[str, int], *, stale_after: float = 300.0) -> None:
+        if self.jobs is not None:
+            for job in self.jobs.reap(now):
+                done["reaped"] += 1
+                self._job_done(job)
+        with self.db.read() as conn:
+            runs = lifecycle_repo.open_runs(conn)
+        for run in runs:
+            defn, _ = self.governed(run.model)
+            try:
+                transition = defn.transition(run.transition)
+            except KeyError:
+                continue
+            if run.status == "waiting_approval" and transition.sla is not None:
+                from modelsteward.domain.monitoring import parse_duration
+
+                if now - run.created_at > parse_duration(transition.sla):
+                    with self.db.write() as conn:
+                        first = lifecycle_repo.mark(conn, f"sla:{run.id}") is None
+                        if first:
+                            lifecycle_repo.set_mark(conn, f"sla:{run.id}", at=now)
+                    if first:
+                        done["sla"] += 1
+                        self._signal(self._run_signal(run, "sla"))
+            elif run.status in ("checking", "acting") and (now - run.updated_at).total_seconds() > stale_after:
+                if self.jobs is not None and any(j.run_id == run.id for j in self.jobs.list(status="running")):
+                    continue  # waiting for its job, which has its own timeout
+                done["resumed"] += 1
+                try:
+                    self.process(run.id, actor="lifecycle")
+                except StewardError as e:
+                    self._signal(self._run_signal(run, "stalled", error=e.message))
 
     # -- approvals ------------------------------------------------------------------------------------
 
@@ -556,6 +895,10 @@ def _scope(role: str, model: str | None, unit: str | None) -> str:
         check_name(model, field="model")
         return f"model:{model}"
     return f"unit:{unit}" if unit is not None else "global"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _approved(run: Run, transition: Transition) -> bool:

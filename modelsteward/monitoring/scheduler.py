@@ -1,4 +1,5 @@
-"""The in-process scheduler of ``steward up``: runs due monitors and sends alert notifications.
+"""The in-process scheduler of ``steward up``: runs due monitors, the life-cycle engine's round and
+alert notifications.
 
 Restart-safe and exactly-once by construction: a monitor is due when its schedule's next fire time
 after its LAST STORED RUN has passed, so a restarted process resumes where the store stands, and a
@@ -60,7 +61,10 @@ class Scheduler:
         interval: float = 1.0,
         lease: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rounds: list[Callable[[datetime], Any]] | None = None,
     ) -> None:
+        """``rounds``: more work for the lease holder each round (the life-cycle engine's tick)."""
+        self.rounds = list(rounds or [])
         self.db = db
         self.monitors = monitors
         self.holder = holder
@@ -133,6 +137,12 @@ class Scheduler:
                 except StewardError as e:
                     self.last_error = f"{monitor.name}: {e.message}"
                     log.warning("scheduled run of %s failed: %s", monitor.name, e.message)
+            for extra in self.rounds:
+                try:
+                    extra(now)
+                except StewardError as e:
+                    self.last_error = e.message
+                    log.warning("scheduler round %s failed: %s", getattr(extra, "__qualname__", extra), e.message)
             if self.dispatcher is not None:
                 self.dispatcher.run_once(now)
         except StewardError as e:  # e.g. the database is unreachable for a moment

@@ -148,6 +148,14 @@ def open_alert(conn: Connection, rule_id: int, fingerprint: str) -> Alert | None
     return alert_record(row) if row is not None else None
 
 
+def any_alert(conn: Connection, rule_id: int, fingerprint: str) -> Alert | None:
+    """The rule's latest alert with this fingerprint, open or not."""
+    row = conn.execute(
+        _alert_query().where(AL.rule_id == rule_id, AL.fingerprint == fingerprint).order_by(AL.id.desc()).limit(1)
+    ).first()
+    return alert_record(row) if row is not None else None
+
+
 def count_open_alerts(conn: Connection, rule_id: int) -> int:
     query = sa.select(sa.func.count()).select_from(alerts).where(AL.rule_id == rule_id, AL.status.in_(OPEN))
     return int(conn.execute(query).scalar_one())

@@ -93,5 +93,17 @@ def list_events(conn: Connection, *, model: str | None = None, limit: int = 100)
     ]
 
 
+def events_after(conn: Connection, seq: int, *, actions: tuple[str, ...], limit: int = 1000) -> list[Event]:
+    """Events with a sequence number above ``seq`` and one of ``actions``, oldest first."""
+    query = (
+        sa.select(events).where(events.c.seq > seq, events.c.action.in_(actions)).order_by(events.c.seq).limit(limit)
+    )
+    return [
+        Event(seq=r.seq, at=utc(r.at), actor=r.actor, action=r.action, model=r.model, version=r.version,
+              details=r.details)
+        for r in conn.execute(query)
+    ]  # fmt: skip
+
+
 def generation(conn: Connection) -> int:
     return int(conn.execute(_GENERATION).scalar_one())

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from modelsteward.domain.lifecycle import (
     Approval,
     GateResult,
+    Job,
     Lifecycle,
     LifecycleDefinition,
     Position,
@@ -22,6 +23,7 @@ from modelsteward.domain.lifecycle import (
 from modelsteward.store.catalog_repo import now, utc
 from modelsteward.store.tables import (
     approvals,
+    jobs,
     lifecycle_marks,
     lifecycle_models,
     lifecycle_positions,
@@ -32,7 +34,7 @@ from modelsteward.store.tables import (
 )
 
 LC, LM, LP, LR, LS = lifecycles.c, lifecycle_models.c, lifecycle_positions.c, lifecycle_runs.c, lifecycle_steps.c
-AP, RG, MK = approvals.c, role_grants.c, lifecycle_marks.c
+AP, RG, MK, JB = approvals.c, role_grants.c, lifecycle_marks.c, jobs.c
 
 OPEN = ("checking", "waiting_approval", "acting")
 
@@ -239,6 +241,10 @@ def open_runs(conn: Connection, *, model: str | None = None, version: int | None
     return [_run(conn, r) for r in conn.execute(query)]
 
 
+def runs_with_trigger(conn: Connection, model: str, trigger: str) -> list[Row[Any]]:
+    return list(conn.execute(sa.select(LR.id, LR.version).where(LR.model == model, LR.trigger == trigger[:256])))
+
+
 def list_runs(conn: Connection, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
     query = sa.select(lifecycle_runs).order_by(LR.id.desc()).limit(limit)
     if model is not None:
@@ -359,3 +365,72 @@ def set_mark(conn: Connection, key: str, *, seq: int | None = None, at: datetime
         conn.execute(lifecycle_marks.insert().values(key=key, seq=seq, at=at))
     else:
         conn.execute(lifecycle_marks.update().where(MK.key == key).values(seq=seq, at=at))
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+
+
+def _job(row: Row[Any]) -> Job:
+    started, finished = utc(row.started_at), utc(row.finished_at) if row.finished_at is not None else None
+    return Job(
+        id=row.id,
+        kind=row.kind,
+        model=row.model,
+        run_id=row.run_id,
+        status=row.status,
+        spec=row.spec or {},
+        holder=row.holder,
+        started_at=started,
+        finished_at=finished,
+        duration_s=(finished - started).total_seconds() if finished is not None else None,
+        exit_code=row.exit_code,
+        version=row.version,
+        error=row.error,
+        log=row.log or "",
+        created_by=row.created_by,
+    )
+
+
+def create_job(
+    conn: Connection,
+    *,
+    kind: str,
+    model: str,
+    run_id: int | None,
+    step: str | None,
+    spec: dict[str, Any],
+    holder: str,
+    actor: str,
+) -> int:
+    at = now()
+    return int(
+        conn.execute(
+            jobs.insert()
+            .values(kind=kind, model=model, run_id=run_id, step=step, status="running", spec=spec, holder=holder,
+                    heartbeat_at=at, started_at=at, log="", created_by=actor)
+            .returning(JB.id)
+        ).scalar_one()
+    )  # fmt: skip
+
+
+def update_job(conn: Connection, job_id: int, **values: Any) -> None:
+    conn.execute(jobs.update().where(JB.id == job_id).values(**values))
+
+
+def get_job(conn: Connection, job_id: int) -> Job | None:
+    row = conn.execute(sa.select(jobs).where(JB.id == job_id)).first()
+    return _job(row) if row is not None else None
+
+
+def job_for_step(conn: Connection, run_id: int, step: str) -> Job | None:
+    row = conn.execute(sa.select(jobs).where(JB.run_id == run_id, JB.step == step)).first()
+    return _job(row) if row is not None else None
+
+
+def list_jobs(conn: Connection, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+    query = sa.select(jobs).order_by(JB.id.desc()).limit(limit)
+    if model is not None:
+        query = query.where(JB.model == model)
+    if status is not None:
+        query = query.where(JB.status == status)
+    return [_job(r) for r in conn.execute(query)]

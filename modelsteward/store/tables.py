@@ -355,6 +355,29 @@ role_grants = sa.Table(
     sa.UniqueConstraint("principal", "role", "scope", name="uq_role_grants_principal"),
 )
 
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("step", sa.String(256)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("holder", sa.String(256)),
+    sa.Column("heartbeat_at", TS),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("version", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("log", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.UniqueConstraint("run_id", "step", name="uq_jobs_run_id"),
+)
+sa.Index("ix_jobs_model", jobs.c.model, jobs.c.id)
+
 # The engine's bookmarks: the last audit event it reacted to, and when each schedule last fired.
 lifecycle_marks = sa.Table(
     "lifecycle_marks",

@@ -1,5 +1,5 @@
 """Life cycles: definitions, the models they govern, version positions, runs and their steps,
-approvals, role grants, and the engine's bookmarks.
+approvals, role grants, retraining jobs, and the engine's bookmarks.
 
 Revision ID: 0004
 Revises: 0003
@@ -118,6 +118,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("principal", "role", "scope", name="uq_role_grants_principal"),
     )
     op.create_table(
+        "jobs",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("run_id", sa.Integer),
+        sa.Column("step", sa.String(256)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("spec", JSON, nullable=False),
+        sa.Column("holder", sa.String(256)),
+        sa.Column("heartbeat_at", TS),
+        sa.Column("started_at", TS, nullable=False),
+        sa.Column("finished_at", TS),
+        sa.Column("exit_code", sa.Integer),
+        sa.Column("version", sa.Integer),
+        sa.Column("error", sa.Text),
+        sa.Column("log", sa.Text, nullable=False),
+        sa.Column("created_by", sa.String(256)),
+        sa.PrimaryKeyConstraint("id", name="pk_jobs"),
+        sa.UniqueConstraint("run_id", "step", name="uq_jobs_run_id"),
+    )
+    op.create_index("ix_jobs_model", "jobs", ["model", "id"])
+    op.create_table(
         "lifecycle_marks",
         sa.Column("key", sa.String(400), nullable=False),
         sa.Column("seq", sa.BigInteger),
@@ -129,6 +151,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "lifecycle_marks",
+        "jobs",
         "role_grants",
         "approvals",
         "lifecycle_steps",
