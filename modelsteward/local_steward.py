@@ -133,7 +133,10 @@ class LocalSteward(Steward):
 
     def register_prepared(self, registration: Registration) -> ModelVersion:
         if self.settings.job_id is not None:  # registered by a retraining job: say which
-            registration.version_tags = {**registration.version_tags, "steward.job": str(self.settings.job_id)}
+            import dataclasses
+
+            tags = {**registration.version_tags, "steward.job": str(self.settings.job_id)}
+            registration = dataclasses.replace(registration, version_tags=tags)
         return self._placed(self.catalog.register(registration, actor=self.actor))
 
     def _placed(self, version: ModelVersion) -> ModelVersion:
