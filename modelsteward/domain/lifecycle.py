@@ -665,6 +665,10 @@ def parse_lifecycle(value: Any, *, source: str = "life cycle") -> tuple[Lifecycl
     from modelsteward.domain.yaml_source import definition_error, format_path, load_yaml, located, nearest_line
     from modelsteward.errors import InvalidDefinition
 
+    if isinstance(value, str) and "\n" not in value and value.strip().endswith((".yaml", ".yml")):
+        value = Path(value.strip())  # a file name given as text
+        if not value.is_file():
+            raise InvalidDefinition(f"no such file: {value}", details={"field": "definition", "path": str(value)})
     if isinstance(value, LifecycleDefinition):
         defn, text, locate = value, None, None
     elif isinstance(value, (str, Path)):

@@ -136,7 +136,7 @@ class JobRunner:
             with log_path.open("wb") as out:
                 proc = subprocess.Popen(  # noqa: S603 - the command comes from a definition an admin applied
                     self._argv(spec), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                    cwd=spec.cwd or None, start_new_session=True,
+                    cwd=spec.cwd or None, start_new_session=True, preexec_fn=_die_with_parent,
                 )  # fmt: skip
                 while True:
                     try:
@@ -228,6 +228,16 @@ def _heartbeat(conn: Any, job_id: int) -> datetime | None:
 
     value = conn.execute(sa.select(jobs.c.heartbeat_at).where(jobs.c.id == job_id)).scalar_one_or_none()
     return utc(value) if value is not None else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, be killed when the watching process dies, so that a job
+    the engine marks failed (its watcher is gone) cannot register a version behind its back."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
