@@ -111,11 +111,44 @@ class ProvenanceGate(Spec):
     )
 
 
+class ChallengerGate(Spec):
+    """Champion against challenger on live traffic: the version's arm on ``deployment`` against the
+    champion's, over the last ``window``. ``metric: accuracy`` compares the share of correct answers
+    once ground truth arrived (a two-proportion z-test); ``kpi`` compares a business KPI's points per
+    arm (Welch's t-test; KPI points name their arm ``name/VERSION``). Below ``min_samples`` per arm the
+    gate fails as not enough data, so that promotion is never decided on noise. ``require: better``
+    needs a significant gain; ``not_worse`` (default) fails only on a significant loss."""
+
+    deployment: str = Field(pattern=_NAME)
+    metric: Literal["accuracy"] | None = None
+    kpi: str | None = Field(default=None, min_length=1, max_length=128)
+    window: str = "7d"
+    min_samples: int = Field(default=200, ge=10)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    require: Literal["better", "not_worse"] = "not_worse"
+    higher_is_better: bool = True
+    prediction: str = "prediction"
+    actual: str = "actual"
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _what(self) -> ChallengerGate:
+        if (self.metric is None) == (self.kpi is None):
+            raise ValueError("compare the arms on a metric (accuracy) or on a kpi, one of the two")
+        return self
+
+
 class Gate(Spec):
     """Exactly one kind of gate."""
 
     metric: MetricGate | None = None
     champion: ChampionGate | None = None
+    challenger: ChallengerGate | None = None
     monitor: MonitorGate | None = None
     provenance: ProvenanceGate | None = None
 

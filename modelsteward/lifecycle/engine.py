@@ -20,6 +20,7 @@ from modelsteward.alerts import AlertService
 from modelsteward.catalog.service import CatalogService
 from modelsteward.domain.lifecycle import (
     ROLES,
+    ChallengerGate,
     GateResult,
     Job,
     Lifecycle,
@@ -401,6 +402,10 @@ class LifecycleService:
                     if latest
                     else None
                 )
+        arms: dict[str, gates.ArmsFact] = {}
+        for g in transition.gates:
+            if g.challenger is not None:
+                arms[gates.label(g)] = self._arms(mv, g.challenger)
         source = mv.source
         provenance = {
             "training_data": any(d.role == "training" for d in mv.datasets),
@@ -410,7 +415,37 @@ class LifecycleService:
             "signature": bool(mv.signature.inputs),
         }
         return gates.Facts(now=self.clock(), metrics=dict(mv.metrics), provenance=provenance, champion=champion,
-                           monitors=monitors)  # fmt: skip
+                           monitors=monitors, arms=arms)  # fmt: skip
+
+    def _arms(self, mv: ModelVersion, gate: ChallengerGate) -> gates.ArmsFact:
+        """What each arm of the deployment did in the window: correctness once labelled, or KPI values."""
+        from modelsteward.domain.monitoring import Target, parse_duration
+        from modelsteward.monitoring.window import load_with_feedback
+
+        end = self.clock()
+        start = end - parse_duration(gate.window)
+        if gate.kpi is not None:
+            points = self.monitors.kpi_series(gate.kpi, gate.deployment, start=start, end=end)
+            mine = f"{mv.name}/{mv.version}"
+            by_arm: dict[str, list[float]] = {}
+            for p in points:
+                if p.arm is not None:
+                    by_arm.setdefault(p.arm, []).append(p.value)
+            others = sorted(a for a in by_arm if a != mine and a.startswith(f"{mv.name}/"))
+            champion = others[-1] if others else None
+            version = int(champion.rsplit("/", 1)[1]) if champion and champion.rsplit("/", 1)[1].isdigit() else None
+            return gates.ArmsFact(version, by_arm.get(champion, []) if champion else [], by_arm.get(mine, []))
+        rows = load_with_feedback(self.monitors.inference_root, self.monitors.feedback_root,
+                                  Target(deployment=gate.deployment), start, end).rows  # fmt: skip
+        predicted, actual = f"out_{gate.prediction}", gate.actual
+        if rows.empty or predicted not in rows.columns or actual not in rows.columns:
+            return gates.ArmsFact(None, [], [])
+        correct = _matches(rows[predicted], rows[actual]).astype(float)
+        champion_rows = rows["arm"] == "champion"
+        versions = rows.loc[champion_rows & (rows["model"] == mv.name), "version"]
+        champion_version = int(versions.mode().iloc[0]) if not versions.empty else None
+        mine = (rows["model"] == mv.name) & (rows["version"] == mv.version) & (rows["arm"] != "champion")
+        return gates.ArmsFact(champion_version, correct[champion_rows].tolist(), correct[mine].tolist())
 
     def _check(self, run: Run, transition: Transition, parameters: dict[str, float], actor: str) -> Run:
         results = self._evaluate(run.model, run.version, transition, parameters)
@@ -895,6 +930,17 @@ def _scope(role: str, model: str | None, unit: str | None) -> str:
         check_name(model, field="model")
         return f"model:{model}"
     return f"unit:{unit}" if unit is not None else "global"
+
+
+def _matches(predicted: Any, actual: Any) -> Any:
+    """Row by row, is the prediction the actual label? Numbers and booleans compare as numbers (True == 1)."""
+    import pandas as pd
+
+    left = pd.to_numeric(predicted.map(lambda v: int(v) if isinstance(v, bool) else v), errors="coerce")
+    right = pd.to_numeric(actual.map(lambda v: int(v) if isinstance(v, bool) else v), errors="coerce")
+    if left.notna().all() and right.notna().all():
+        return left == right
+    return predicted.astype(str) == actual.astype(str)
 
 
 def _utc(value: datetime) -> datetime:

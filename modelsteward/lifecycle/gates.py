@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from modelsteward.domain.lifecycle import (
+    ChallengerGate,
     ChampionGate,
     Gate,
     GateResult,
@@ -37,6 +38,16 @@ class Facts:
     provenance: dict[str, bool]
     champion: tuple[int, dict[str, float]] | None = None  # (version, metrics) of the stage's holder
     monitors: dict[str, MonitorFact | None] = field(default_factory=dict)
+    arms: dict[str, ArmsFact] = field(default_factory=dict)  # per challenger gate label
+
+
+@dataclass(frozen=True)
+class ArmsFact:
+    """Live observations per arm: 0/1 correctness (metric) or KPI values, for the champion and this version."""
+
+    champion_version: int | None
+    champion: list[float]
+    challenger: list[float]
 
 
 def resolve(value: Threshold | None, parameters: dict[str, float]) -> float | None:
@@ -57,6 +68,8 @@ def evaluate(gate: Gate, parameters: dict[str, float], facts: Facts) -> GateResu
         return _champion(body, parameters, facts)
     if isinstance(body, MonitorGate):
         return _monitor(body, facts)
+    if isinstance(body, ChallengerGate):
+        return _challenger(body, facts.arms.get(label(gate)))
     assert isinstance(body, ProvenanceGate)
     return _provenance(body, facts)
 
@@ -69,6 +82,8 @@ def label(gate: Gate) -> str:
         return f"champion {body.metric}"
     if isinstance(body, MonitorGate):
         return f"monitor {body.monitor}"
+    if isinstance(body, ChallengerGate):
+        return f"challenger {body.metric or body.kpi} on {body.deployment}"
     return "provenance"
 
 
@@ -180,3 +195,36 @@ def _provenance(gate: ProvenanceGate, facts: Facts) -> GateResult:
             reason="cannot be reproduced without " + "; ".join(_PROVENANCE[m] for m in missing),
         )  # fmt: skip
     return GateResult(gate="provenance", passed=True, evidence=evidence, reason="records " + ", ".join(gate.require))
+
+
+def _challenger(gate: ChallengerGate, fact: ArmsFact | None) -> GateResult:
+    """Champion vs challenger with a significance test; the comparison is the evidence."""
+    from modelsteward.stats.kpi import compare_arms
+
+    what = gate.metric or gate.kpi or "?"
+    name = f"challenger {what} on {gate.deployment}"
+    if fact is None or fact.champion_version is None:
+        return GateResult(
+            gate=name, passed=False, reason=f"no champion answered on {gate.deployment} in the last {gate.window}"
+        )
+    labels = (f"champion v{fact.champion_version}", "this version")
+    kind = "proportion" if gate.metric is not None else "mean"
+    result = compare_arms(fact.champion, fact.challenger, kind=kind, alpha=gate.alpha, min_n=gate.min_samples,
+                          labels=labels, name=f"the {what}")  # fmt: skip
+    evidence = result.to_dict()
+    if result.status != "ok" or result.difference is None:
+        return GateResult(
+            gate=name, passed=False, evidence=evidence, threshold=f">= {gate.min_samples} per arm",
+            reason=f"not enough data to decide: {len(fact.champion)} observations for the champion and "
+            f"{len(fact.challenger)} for this version (at least {gate.min_samples} each)",
+        )  # fmt: skip
+    gain = result.difference if gate.higher_is_better else -result.difference
+    if gate.require == "better":
+        passed = bool(result.significant) and gain > 0
+    else:
+        passed = not (result.significant and gain < 0)
+    required = "significantly better" if gate.require == "better" else "not significantly worse"
+    return GateResult(
+        gate=name, passed=passed, value=result.estimate_b, threshold=result.estimate_a, evidence=evidence,
+        reason=f"{result.verdict}; required: {required}",
+    )  # fmt: skip
