@@ -18,6 +18,8 @@ from modelsteward.domain.monitoring import parse_duration
 from modelsteward.domain.refs import ALIAS_PATTERN, NAME_PATTERN
 
 _NAME = rf"^{NAME_PATTERN}$"
+# Names that may follow the model a definition is applied to: "{model}-drift" is credit-risk-drift for credit-risk.
+_PER_MODEL = r"^(?:[A-Za-z0-9._-]|\{model\}){1,160}$"
 _STAGE = r"^[a-z][a-z0-9_-]{0,62}$"
 _PARAM = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -88,7 +90,7 @@ class ChampionGate(Spec):
 class MonitorGate(Spec):
     """The latest result of a monitor (drift, data quality, performance) is recent and not a breach."""
 
-    monitor: str = Field(pattern=_NAME)
+    monitor: str = Field(pattern=_PER_MODEL, description="a monitor; {model} stands for the model's name")
     max_age: str = "1d"
     allow: list[Literal["ok", "not_enough_data", "breach", "error"]] = Field(default_factory=lambda: ["ok"])
 
@@ -119,7 +121,7 @@ class ChallengerGate(Spec):
     gate fails as not enough data, so that promotion is never decided on noise. ``require: better``
     needs a significant gain; ``not_worse`` (default) fails only on a significant loss."""
 
-    deployment: str = Field(pattern=_NAME)
+    deployment: str = Field(pattern=_PER_MODEL)
     metric: Literal["accuracy"] | None = None
     kpi: str | None = Field(default=None, min_length=1, max_length=128)
     window: str = "7d"
@@ -188,7 +190,7 @@ class RemoveAliasAction(Spec):
 class DeployAction(Spec):
     """Put the version on a deployment as a shadow, a challenger (canary) with a weight, or the champion."""
 
-    deployment: str = Field(pattern=_NAME)
+    deployment: str = Field(pattern=_PER_MODEL)
     role: Literal["shadow", "canary", "champion"]
     weight: float | None = Field(default=None, gt=0, le=1)
 
@@ -204,7 +206,7 @@ class DeployAction(Spec):
 class TrafficAction(Spec):
     """Step the version's canary weight up (or down) on a deployment."""
 
-    deployment: str = Field(pattern=_NAME)
+    deployment: str = Field(pattern=_PER_MODEL)
     weight: float = Field(gt=0, le=1)
 
 
@@ -212,11 +214,11 @@ class PromoteAction(Spec):
     """Move ``alias`` to the version and make it the deployment's only answering arm (champion)."""
 
     alias: str = Field(default="production", pattern=rf"^{ALIAS_PATTERN}$")
-    deployment: str | None = Field(default=None, pattern=_NAME)
+    deployment: str | None = Field(default=None, pattern=_PER_MODEL)
 
 
 class RollbackAction(Spec):
-    deployment: str = Field(pattern=_NAME)
+    deployment: str = Field(pattern=_PER_MODEL)
 
 
 class RetrainAction(Spec):
@@ -301,8 +303,8 @@ class Trigger(Spec):
     """
 
     event: EventName | None = None
-    monitor: str | None = Field(default=None, pattern=_NAME)
-    rule: str | None = Field(default=None, pattern=_NAME)
+    monitor: str | None = Field(default=None, pattern=_PER_MODEL)
+    rule: str | None = Field(default=None, pattern=_PER_MODEL)
     schedule: str | None = None
 
     @model_validator(mode="after")
@@ -461,6 +463,11 @@ class LifecycleDefinition(Spec):
             if t.label == name:
                 return t
         raise KeyError(name)
+
+    def for_model(self, transition: Transition, model: str) -> Transition:
+        """The transition as it applies to ``model``: every ``{model}`` in its names replaced."""
+        text = transition.model_dump_json(by_alias=True)
+        return transition if "{model}" not in text else Transition.model_validate_json(text.replace("{model}", model))
 
     def transitions_to(self, stage: str, *, from_stage: str) -> list[Transition]:
         return [t for t in self.transitions if t.to == stage and (from_stage in t.from_ or "*" in t.from_)]

@@ -133,13 +133,22 @@ class LifecycleService:
                 recorded[model] = {m for v in versions for m in v.metrics}
         monitors = {m.name for m in self.monitors.list()}
         channels = {c.name: c for c in self.alerts.list_channels()} if self.alerts is not None else {}
+        governed = list(defn.models)
+
+        def missing(name: str) -> str | None:
+            """A monitor name (a template when it says {model}) that names no monitor for some model."""
+            names = [name.replace("{model}", m) for m in governed] if "{model}" in name else [name]
+            absent = [n for n in names if n not in monitors]
+            return absent[0] if absent else None
+
         for i, t in enumerate(defn.transitions):
-            if t.trigger is not None and t.trigger.monitor is not None and t.trigger.monitor not in monitors:
-                problems.append((("transitions", i, "trigger", "monitor"), f"no monitor named {t.trigger.monitor!r}"))
+            if t.trigger is not None and t.trigger.monitor is not None and (gone := missing(t.trigger.monitor)):
+                problems.append((("transitions", i, "trigger", "monitor"), f"no monitor named {gone!r}"))
             for g, gate in enumerate(t.gates):
-                if gate.monitor is not None and gate.monitor.monitor not in monitors:
-                    problems.append((("transitions", i, "gates", g, "monitor", "monitor"),
-                                     f"no monitor named {gate.monitor.monitor!r}"))  # fmt: skip
+                if gate.monitor is not None and (gone := missing(gate.monitor.monitor)):
+                    problems.append(
+                        (("transitions", i, "gates", g, "monitor", "monitor"), f"no monitor named {gone!r}")
+                    )
                 metric = gate.metric.metric if gate.metric else gate.champion.metric if gate.champion else None
                 for model, names in recorded.items():
                     if metric is not None and metric not in names:
@@ -345,7 +354,7 @@ class LifecycleService:
         run = self.get_run(run_id)
         defn, parameters = self.governed(run.model)
         try:
-            transition = defn.transition(run.transition)
+            transition = defn.for_model(defn.transition(run.transition), run.model)
         except KeyError:
             return self._finish(run, "failed", actor, error=f"transition {run.transition!r} left the life cycle")
         if run.status == "checking":
@@ -363,6 +372,7 @@ class LifecycleService:
         if to_stage not in defn.stage_names:
             raise InvalidArgument(f"life cycle {defn.name!r} has no stage {to_stage!r}", details={"field": "to"})
         version, transition = self._pick(parsed, defn, to_stage)
+        transition = defn.for_model(transition, parsed.name)
         return version, transition, self._evaluate(parsed.name, version, transition, parameters)
 
     def _evaluate(
@@ -718,8 +728,10 @@ class LifecycleService:
                 trig = t.trigger
                 if trig is None or trig.event != kind:
                     continue
-                if (kind == "monitor_breach" and trig.monitor not in (None, monitor)) or (
-                    kind == "alert" and trig.rule not in (None, rule)
+                wanted_monitor = trig.monitor.replace("{model}", model) if trig.monitor else None
+                wanted_rule = trig.rule.replace("{model}", model) if trig.rule else None
+                if (kind == "monitor_breach" and wanted_monitor not in (None, monitor)) or (
+                    kind == "alert" and wanted_rule not in (None, rule)
                 ):
                     continue
                 started += self._start_for_stage(model, defn, t, trigger)

@@ -53,8 +53,8 @@ def st(tmp_path: Path) -> Any:
 def traffic(st: Any, n: int, seed: int) -> None:
     requests = frame(n, seed)
     ids: list[str] = []
-    for start in range(0, n, 50):
-        ids += st.serve("risk", requests.iloc[start : start + 50]).prediction_ids
+    for start in range(0, n, 5):  # the arm is drawn per request: many small requests share the traffic 50/50
+        ids += st.serve("risk", requests.iloc[start : start + 5]).prediction_ids
     truth = (requests["x"] > 0).astype(int).tolist()
     st.send_feedback("risk", [{"prediction_id": i, "actual": a} for i, a in zip(ids, truth, strict=True)])
     st.flush_logs()
