@@ -11,6 +11,7 @@ import pandas as pd
 
 from modelsteward.demo.data import CATEGORICAL, FEATURES, NUMERIC, PROTECTED, TARGET, applicants
 from modelsteward.demo.models import Affordability
+from modelsteward.demo.training import risk_metrics, risk_pipeline
 from modelsteward.steward import Steward
 
 OWNER = "head-of-retail-credit"
@@ -42,29 +43,6 @@ DEMO_DEPLOYMENTS = ("credit-risk", "credit-policy", "affordability", "credit-dec
 def definition(name: str) -> Path:
     """Path of a demo YAML definition shipped inside the package."""
     return Path(str(resources.files("modelsteward.demo") / "definitions" / name))
-
-
-def _pipeline(estimator: Any) -> Any:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    pre = ColumnTransformer(
-        [("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)]
-    )
-    return Pipeline([("features", pre), ("model", estimator)])
-
-
-def _metrics(model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
-
-    proba = model.predict_proba(X)[:, 1]
-    return {
-        "auc": round(float(roc_auc_score(y, proba)), 4),
-        "accuracy": round(float(accuracy_score(y, model.predict(X))), 4),
-        "log_loss": round(float(log_loss(y, proba)), 4),
-        "brier": round(float(brier_score_loss(y, proba)), 4),
-    }
 
 
 def _onnx_export(pipeline: Any) -> Any:
@@ -109,7 +87,7 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
     )
 
     if "credit-risk" not in existing:
-        lr = _pipeline(LogisticRegression(max_iter=1000)).fit(X_train, y_train)
+        lr = risk_pipeline(LogisticRegression(max_iter=1000)).fit(X_train, y_train)
         v1 = st.register_model(
             "credit-risk",
             lr,
@@ -117,7 +95,7 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
             input_example=X_train.head(5),
             training_data=str(train_path),
             datasets={"test": str(test_path)},
-            metrics=_metrics(lr, X_test, y_test),
+            metrics=risk_metrics(lr, X_test, y_test),
             params={"algorithm": "logistic_regression", "max_iter": 1000},
             description="Probability that a consumer-loan applicant is 90 days past due within a year.",
             version_description="Baseline: logistic regression on scaled and one-hot features.",
@@ -126,7 +104,7 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
             resources={"cpu": 0.5, "memory_mb": 512},
             **common,
         )
-        gb = _pipeline(
+        gb = risk_pipeline(
             HistGradientBoostingClassifier(
                 max_iter=300, learning_rate=0.03, max_depth=3, min_samples_leaf=100, random_state=0
             )
@@ -139,7 +117,7 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
             input_example=X_train.head(5),
             training_data=str(train_path),
             datasets={"test": str(test_path)},
-            metrics=_metrics(gb, X_test, y_test),
+            metrics=risk_metrics(gb, X_test, y_test),
             params={
                 "algorithm": "hist_gradient_boosting",
                 "max_iter": 300,
@@ -155,14 +133,14 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
     if "credit-risk-onnx" not in existing:
         # skl2onnx converts the logistic baseline; its tree converter does not handle this
         # HistGradientBoosting release, so the ONNX twin is of version 1.
-        baseline = _pipeline(LogisticRegression(max_iter=1000)).fit(X_train, y_train)
+        baseline = risk_pipeline(LogisticRegression(max_iter=1000)).fit(X_train, y_train)
         v = st.register_model(
             "credit-risk-onnx",
             _onnx_export(baseline),
             kind="onnx",
             input_example=_onnx_frame(X_train.head(5)),
             training_data=str(train_path),
-            metrics=_metrics(baseline, X_test, y_test),
+            metrics=risk_metrics(baseline, X_test, y_test),
             description="The baseline credit-risk model exported to ONNX for low-latency scoring.",
             risk_tier="high",
             protected_attributes=PROTECTED,
@@ -216,10 +194,16 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
 
 
 def _play(st: Steward, data_dir: Path | None, rows: int, inbox_url: str) -> str:
-    from modelsteward.demo.timeline import play
+    from datetime import UTC, datetime
+
+    from modelsteward.demo.lifecycle_story import LifecycleStory
+    from modelsteward.demo.timeline import play, simulated_start
 
     pool = applicants(rows, seed=42)  # the bureau knows these applicants
-    result = play(st, pool, inbox_url=inbox_url)
+    end = datetime.now(UTC)
+    story = LifecycleStory(st, pool, start=simulated_start(end))  # one calendar for the timeline and the story
+    result = play(st, pool, end=end, inbox_url=inbox_url, before_breach=story.govern)
+    result += "\n" + story.play()
     st.stop_serving()  # type: ignore[attr-defined]  # flush the simulated days to the log
     return result
 
@@ -232,7 +216,9 @@ def _deploy(st: Steward, data_dir: Path, data: pd.DataFrame, deployed: set[str])
     write_bureau(data_dir, data)
     for name in ("credit-risk", "credit-policy", "affordability"):
         if name not in deployed:
-            st.deploy(name, f"{name}@production", description=f"{name} as the business calls it")
+            # An applicant always meets the same credit-risk version while a canary takes a share.
+            sticky = "applicant_id" if name == "credit-risk" else None
+            st.deploy(name, f"{name}@production", sticky_key=sticky, description=f"{name} as the business calls it")
     if "credit-decision" not in deployed:
         st.deploy(
             "credit-decision",

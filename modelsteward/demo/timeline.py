@@ -7,6 +7,7 @@ the prediction log holds the simulated days; nothing here bypasses the product.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,11 +52,26 @@ def day_of_applicants(pool: pd.DataFrame, day: int, per_day: int) -> pd.DataFram
     return downturn(rows) if day >= DOWNTURN_DAY else rows
 
 
-def play(st: Any, pool: pd.DataFrame, *, end: datetime | None = None, per_day: int = 150, inbox_url: str) -> str:
+def simulated_start(end: datetime | None = None) -> datetime:
+    """Day 0 of the simulated calendar whose 60 days end at ``end`` (default: now, to the hour)."""
+    return (end or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
+
+
+def play(
+    st: Any,
+    pool: pd.DataFrame,
+    *,
+    end: datetime | None = None,
+    per_day: int = 150,
+    inbox_url: str,
+    before_breach: Callable[[], object] | None = None,
+) -> str:
     """Serve 60 simulated days, send late ground truth and daily KPIs, set up the drift monitor and
-    its alert, and run the monitor on day 28 (quiet) and day 33 (it fires). Returns a summary."""
-    end = (end or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=DAYS)
+    its alert, and run the monitor on day 28 (quiet) and day 33 (it fires). ``before_breach`` runs
+    once the monitor, its alert and the channel exist and before day 33's run, so that what it sets
+    up (the life cycle) sees the breach happen. Returns a summary."""
+    start = simulated_start(end)
+    end = start + timedelta(days=DAYS)
     decisions: list[tuple[datetime, pd.DataFrame, pd.DataFrame, list[str]]] = []
     for day in range(DAYS):
         at = start + timedelta(days=day, hours=12)
@@ -93,6 +109,8 @@ def play(st: Any, pool: pd.DataFrame, *, end: datetime | None = None, per_day: i
         }
     )
     quiet = st.run_monitor(MONITOR, at=start + timedelta(days=28))
+    if before_breach is not None:
+        before_breach()
     fired = st.run_monitor(MONITOR, at=start + timedelta(days=ALERT_DAY))
     return (
         f"played {DAYS} days of credit decisions ({DAYS * per_day} applications); day 28 monitor: {quiet.status}, "

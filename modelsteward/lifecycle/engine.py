@@ -65,6 +65,7 @@ class LifecycleService:
         self.monitors = monitors
         self.alerts = alerts
         self.jobs = jobs
+        self._parsed: dict[str, tuple[int, LifecycleDefinition]] = {}
         if jobs is not None:
             jobs.on_done = self._job_done
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -208,16 +209,30 @@ class LifecycleService:
     def governed(self, model: str) -> tuple[LifecycleDefinition, dict[str, float]]:
         """The model's definition and its thresholds (the definition's, overridden by the model's)."""
         with self.db.read() as conn:
-            row = lifecycle_repo.binding(conn, model)
-            found = lifecycle_repo.get_lifecycle(conn, row.lifecycle) if row is not None else None
-        if row is None or found is None:
+            found = self._governed_on(conn, model)
+        if found is None:
             self.catalog.get_model(model)
             raise InvalidArgument(
                 f"model {model!r} is not under a life cycle: list it under 'models' in a definition and "
                 "`steward lifecycle apply FILE`, or `steward lifecycle assign`",
                 details={"model": model},
             )
-        return found.definition, {**found.definition.parameters, **(row.parameters or {})}
+        return found
+
+    def _governed_on(self, conn: Any, model: str) -> tuple[LifecycleDefinition, dict[str, float]] | None:
+        row = lifecycle_repo.governing(conn, model)
+        if row is None:
+            return None
+        defn = self._definition(row.lifecycle, row.revision, row.definition)
+        return defn, {**defn.parameters, **(row.parameters or {})}
+
+    def _definition(self, name: str, revision: int, body: dict[str, Any]) -> LifecycleDefinition:
+        """Parsed definitions, kept per revision: a round over a thousand models parses each once."""
+        cached = self._parsed.get(name)
+        if cached is None or cached[0] != revision:
+            cached = (revision, LifecycleDefinition.model_validate(body))
+            self._parsed[name] = cached
+        return cached[1]
 
     def status(self, model: str) -> LifecycleStatus:
         self.catalog.get_model(model)
@@ -316,15 +331,22 @@ class LifecycleService:
     def _start(
         self, model: str, version: int, defn: LifecycleDefinition, transition: Transition, *, trigger: str, actor: str
     ) -> Run:
+        """Start a run: its gates are evaluated first, then the run is stored with their results in one
+        transaction, and it goes on to its approvals or actions."""
+        with self.db.read() as conn:
+            moving = self._moving(conn, model, version, transition)
+        if moving is not None:
+            return moving
+        _, parameters = self.governed(model)
+        specific = defn.for_model(transition, model)
+        results = self._evaluate(model, version, specific, parameters)
+        failed = [r for r in results if not r.passed]
+        status = "failed" if failed else ("waiting_approval" if transition.approvals else "acting")
+        error = "; ".join(f"{r.gate}: {r.reason}" for r in failed) or None
         with self.db.write() as conn:
-            for run in lifecycle_repo.open_runs(conn, model=model, version=version):
-                if run.transition == transition.label:
-                    return run  # asked twice: the same run
-                raise Conflict(
-                    f"{model}/{version} is already moving ({run.transition}, run {run.id}, {run.status}); "
-                    "finish, reject or cancel it first",
-                    details={"run": run.id},
-                )
+            moving = self._moving(conn, model, version, transition)
+            if moving is not None:
+                return moving
             at = lifecycle_repo.position(conn, model, version)
             from_stage = at.stage if at is not None else defn.initial_stage
             run_id = lifecycle_repo.create_run(
@@ -337,17 +359,45 @@ class LifecycleService:
                 to_stage=transition.to,
                 trigger=trigger,
                 requested_by=actor,
+                status=status,
+                gates=results,
+                error=error,
             )
+            base = {"run": run_id, "transition": transition.label}
             event_repo.append_event(
-                conn,
-                actor=actor,
-                action="lifecycle.requested",
-                model=model,
-                version=version,
-                details={"run": run_id, "transition": transition.label, "from": from_stage, "to": transition.to,
-                         "trigger": trigger},
+                conn, actor=actor, action="lifecycle.requested", model=model, version=version,
+                details={**base, "from": from_stage, "to": transition.to, "trigger": trigger},
             )  # fmt: skip
-        return self.process(run_id, actor=actor)
+            if results:
+                gates_json = [r.model_dump(mode="json") for r in results]
+                event_repo.append_event(
+                    conn, actor=actor, action="lifecycle.gates_failed" if failed else "lifecycle.gates_passed",
+                    model=model, version=version, details={**base, "gates": gates_json},
+                )  # fmt: skip
+            if failed:
+                event_repo.append_event(
+                    conn, actor=actor, action="lifecycle.failed", model=model, version=version,
+                    details={**base, "error": error},
+                )  # fmt: skip
+        run = self.get_run(run_id)
+        if failed:
+            self._signal(self._run_signal(run, "failed", error=error))
+        if status == "acting":
+            return self._act(run, specific, actor)
+        return run
+
+    def _moving(self, conn: Any, model: str, version: int, transition: Transition) -> Run | None:
+        """The version's open run when it is this transition (asked twice: the same run); Conflict when
+        the version is moving elsewhere; None when it is free to move."""
+        for run in lifecycle_repo.open_runs(conn, model=model, version=version):
+            if run.transition == transition.label:
+                return run
+            raise Conflict(
+                f"{model}/{version} is already moving ({run.transition}, run {run.id}, {run.status}); "
+                "finish, reject or cancel it first",
+                details={"run": run.id},
+            )
+        return None
 
     def process(self, run_id: int, *, actor: str = "lifecycle") -> Run:
         """Take a run as far as it can go now: gates, then approvals, then actions, then the move."""
@@ -400,18 +450,11 @@ class LifecycleService:
             if holders:
                 other = self.catalog.get_version(ModelRef(mv.name, version=holders[0].version))
                 champion = (other.version, dict(other.metrics))
-        monitors: dict[str, gates.MonitorFact | None] = {}
-        for g in transition.gates:
-            if g.monitor is not None:
-                try:
-                    latest = self.monitors.results(g.monitor.monitor, limit=1)
-                except NotFound:
-                    latest = []
-                monitors[g.monitor.monitor] = (
-                    gates.MonitorFact(latest[0].status, latest[0].finished_at, len(latest[0].breaches))
-                    if latest
-                    else None
-                )
+        names = [g.monitor.monitor for g in transition.gates if g.monitor is not None]
+        latest = self.monitors.latest(names)
+        monitors: dict[str, gates.MonitorFact | None] = {
+            name: gates.MonitorFact(*latest[name]) if name in latest else None for name in names
+        }
         arms: dict[str, gates.ArmsFact] = {}
         for g in transition.gates:
             if g.challenger is not None:
@@ -482,7 +525,10 @@ class LifecycleService:
                     conn, actor=actor, action="lifecycle.failed", model=run.model, version=run.version,
                     details={"run": run.id, "transition": run.transition, "error": error},
                 )  # fmt: skip
-        return self.get_run(run.id)
+        checked = run.model_copy(update={"status": status, "gates": results, "error": error})
+        if failed:
+            self._signal(self._run_signal(checked, "failed", error=error))
+        return checked
 
     def _set_status(self, run: Run, status: str, actor: str) -> Run:
         with self.db.write() as conn:
@@ -590,12 +636,12 @@ class LifecycleService:
     def _finish(self, run: Run, status: str, actor: str, *, error: str | None = None) -> Run:
         entered: str | None = None
         with self.db.write() as conn:
-            row = lifecycle_repo.lock_run(conn, run.id)
-            if row is None or row.status in ("done", "failed", "rejected", "cancelled"):
-                return self.get_run(run.id)
-            lifecycle_repo.update_run(conn, run.id, status=status, error=error)
-            if status == "done":
-                self._displace(conn, run, actor)
+            if not lifecycle_repo.close_run(conn, run.id, status=status, error=error):
+                return self.get_run(run.id)  # someone else ended it
+            governed = self._governed_on(conn, run.model)
+            defn = governed[0] if governed is not None else None
+            if status == "done" and defn is not None:
+                self._displace(conn, run, defn, actor)
                 left = lifecycle_repo.set_position(conn, run.model, run.version, run.lifecycle, run.to_stage)
                 entered = run.to_stage
                 event_repo.append_event(
@@ -612,8 +658,8 @@ class LifecycleService:
             self._signal(self._run_signal(run, "sla", resolved=True))
         if status == "failed":
             self._signal(self._run_signal(run, "failed", error=error))
-        if entered is not None:
-            self._on_entered(run.model, run.version, entered, actor)
+        if entered is not None and defn is not None:
+            self._on_entered(run.model, run.version, entered, defn, actor)
         return self.get_run(run.id)
 
     def _run_signal(
@@ -631,9 +677,8 @@ class LifecycleService:
             severity="critical" if problem == "failed" else "warning",
         )  # fmt: skip
 
-    def _displace(self, conn: Any, run: Run, actor: str) -> None:
+    def _displace(self, conn: Any, run: Run, defn: LifecycleDefinition, actor: str) -> None:
         """Entering a single-version stage moves the version that held it on (production -> retired)."""
-        defn, _ = self.governed(run.model)
         stage = defn.stage(run.to_stage)
         if not stage.single or stage.replaced_to is None:
             return
@@ -646,8 +691,7 @@ class LifecycleService:
                 details={"run": run.id, "by_version": run.version, "from": stage.name, "to": stage.replaced_to},
             )  # fmt: skip
 
-    def _on_entered(self, model: str, version: int, stage: str, actor: str) -> None:
-        defn, _ = self.governed(model)
+    def _on_entered(self, model: str, version: int, stage: str, defn: LifecycleDefinition, actor: str) -> None:
         for t in defn.transitions:
             if t.trigger is not None and t.trigger.event == "entered" and (stage in t.from_ or "*" in t.from_):
                 try:
@@ -699,8 +743,11 @@ class LifecycleService:
             elif event.action == "alert.fired":
                 rule = str(event.details.get("rule"))
                 done["started"] += self._fire("alert", None, rule, f"event:alert:{rule}#{event.seq}")
+        # The bookmark moves once per batch: a crash in the middle replays the batch, and each event's
+        # runs carry its sequence number in their trigger, so a replayed event starts nothing twice.
+        if batch:
             with self.db.write() as conn:
-                lifecycle_repo.set_mark(conn, "events", seq=event.seq)
+                lifecycle_repo.set_mark(conn, "events", seq=batch[-1].seq)
 
     def _fire(self, kind: str, monitor: str | None, rule: str | None, trigger: str) -> int:
         """Start the transitions an event triggers, for the versions in their from-stages; once per event."""
@@ -719,11 +766,10 @@ class LifecycleService:
         started = 0
         for model in sorted(models):
             with self.db.read() as conn:
-                row = lifecycle_repo.binding(conn, model)
-                found = lifecycle_repo.get_lifecycle(conn, row.lifecycle) if row is not None else None
-            if found is None:
+                governed = self._governed_on(conn, model)
+            if governed is None:
                 continue
-            defn = found.definition
+            defn = governed[0]
             for t in defn.transitions:
                 trig = t.trigger
                 if trig is None or trig.event != kind:

@@ -105,6 +105,13 @@ class MonitorService:
         with self.db.read() as conn:
             return monitor_repo.runs(conn, name, limit=limit)
 
+    def latest(self, names: list[str]) -> dict[str, tuple[str, datetime, int]]:
+        """The latest result of each named monitor that has one: (status, finished_at, breaches)."""
+        if not names:
+            return {}
+        with self.db.read() as conn:
+            return monitor_repo.latest(conn, names)
+
     # -- running ------------------------------------------------------------------------------------
 
     def run(self, name: str, *, at: datetime | None = None, actor: str = "scheduler") -> MonitorResult:
@@ -139,17 +146,23 @@ class MonitorService:
             started_at=started,
             finished_at=datetime.now(UTC),
         )
+        return self.record_result(result, actor=actor)
+
+    def record_result(self, result: MonitorResult, *, actor: str) -> MonitorResult:
+        """Store a result (with its ``monitor.run`` event) and hand it to the alert rules: what a run
+        does once its figures are computed, also for figures computed elsewhere."""
         with self.db.write() as conn:
-            row = monitor_repo.get_row(conn, name)
+            row = monitor_repo.get_row(conn, result.monitor)
             if row is None:  # deleted while it ran
-                raise _not_found(name)
+                raise _not_found(result.monitor)
             run_id = monitor_repo.add_run(conn, row.id, result)
             event_repo.append_event(
                 conn,
                 actor=actor,
                 action="monitor.run",
-                details={"monitor": name, "run": run_id, "status": status, "breaches": len(breaches)},
-            )
+                details={"monitor": result.monitor, "run": run_id, "status": result.status,
+                         "breaches": len(result.breaches)},
+            )  # fmt: skip
         result = result.model_copy(update={"run_id": run_id})
         if self.alerts is not None:
             self.alerts.evaluate_result(result)

@@ -77,6 +77,16 @@ def get_lifecycle(conn: Connection, name: str) -> Lifecycle | None:
     return _lifecycle(conn, row) if row is not None else None
 
 
+def governing(conn: Connection, model: str) -> Row[Any] | None:
+    """The model's binding with its life cycle's name, revision and definition (one query)."""
+    query = (
+        sa.select(LM.model, LM.lifecycle, LM.parameters, LM.retrain, LC.revision, LC.definition)
+        .join(lifecycles, LC.name == LM.lifecycle)
+        .where(LM.model == model)
+    )
+    return conn.execute(query).first()
+
+
 def list_lifecycles(conn: Connection) -> list[Lifecycle]:
     return [_lifecycle(conn, r) for r in conn.execute(sa.select(lifecycles).order_by(LC.name)).all()]
 
@@ -164,6 +174,9 @@ def create_run(
     to_stage: str,
     trigger: str,
     requested_by: str | None,
+    status: str = "checking",
+    gates: list[GateResult] | None = None,
+    error: str | None = None,
 ) -> int:
     at = now()
     return int(
@@ -176,10 +189,11 @@ def create_run(
                 transition=transition,
                 from_stage=from_stage,
                 to_stage=to_stage,
-                status="checking",
+                status=status,
                 trigger=trigger[:256],
                 requested_by=requested_by,
-                gates=[],
+                gates=[g.model_dump(mode="json") for g in gates or []],
+                error=error,
                 created_at=at,
                 updated_at=at,
             )
@@ -192,6 +206,16 @@ def update_run(conn: Connection, run_id: int, **values: Any) -> None:
     if "gates" in values:
         values["gates"] = [g.model_dump(mode="json") if isinstance(g, GateResult) else g for g in values["gates"]]
     conn.execute(lifecycle_runs.update().where(LR.id == run_id).values(updated_at=now(), **values))
+
+
+def close_run(conn: Connection, run_id: int, *, status: str, error: str | None) -> bool:
+    """End an open run; False when it was already ended (by another process or a second call)."""
+    query = (
+        lifecycle_runs.update()
+        .where(LR.id == run_id, LR.status.in_(OPEN))
+        .values(status=status, error=error, updated_at=now())
+    )
+    return bool(conn.execute(query).rowcount)
 
 
 def lock_run(conn: Connection, run_id: int) -> Row[Any] | None:

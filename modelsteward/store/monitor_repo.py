@@ -86,6 +86,20 @@ def add_run(conn: Connection, monitor_pk: int, result: MonitorResult) -> int:
     ).scalar_one()
 
 
+def latest(conn: Connection, names: list[str]) -> dict[str, tuple[str, datetime, int]]:
+    """Each named monitor's latest result as (status, finished_at, breach count); one query."""
+    newest = (
+        sa.select(sa.func.max(MR.id)).join(monitors, MO.id == MR.monitor_id).where(MO.name.in_(names))
+        .group_by(MR.monitor_id).scalar_subquery()
+    )  # fmt: skip
+    query = (
+        sa.select(MO.name, MR.status, MR.finished_at, MR.breaches)
+        .join(monitors, MO.id == MR.monitor_id)
+        .where(MR.id.in_(newest))
+    )
+    return {r.name: (r.status, utc(r.finished_at), len(r.breaches or [])) for r in conn.execute(query)}
+
+
 def runs(conn: Connection, name: str, *, limit: int = 50, since: datetime | None = None) -> list[MonitorResult]:
     query = (
         sa.select(monitor_runs, MO.name.label("monitor"))
