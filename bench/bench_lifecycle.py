@@ -121,15 +121,13 @@ def record_results(data_dir: Path, models: int, at: datetime) -> float:
         for i in range(models):
             for kind in MONITORS:
                 breach = kind == "drift"
-                st.monitors.record_result(
-                    MonitorResult(
-                        monitor=f"m{i:04d}-{kind}", status="breach" if breach else "ok", window_start=at - timedelta(days=1),
-                        window_end=at, rows=1000, figures={},
-                        breaches=[Breach(check="drift", metric="share_drifted", value=0.4, threshold=0.0)] if breach else [],
-                        started_at=at, finished_at=at,
-                    ),
-                    actor="monitors",
+                window = (at - timedelta(days=1), at)
+                breaches = [Breach(check="drift", metric="share_drifted", value=0.4, threshold=0.0)] if breach else []
+                result = MonitorResult(
+                    monitor=f"m{i:04d}-{kind}", status="breach" if breach else "ok", window_start=window[0],
+                    window_end=window[1], rows=1000, figures={}, breaches=breaches, started_at=at, finished_at=at,
                 )  # fmt: skip
+                st.monitors.record_result(result, actor="monitors")
     return time.perf_counter() - started
 
 
@@ -262,23 +260,28 @@ def machine() -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     r, g, m = result["round"], result["gateway"], result["machine"]
     aim = "met" if r["seconds"] < 10 else "missed"
+    idle, busy = g["idle"], g["during_round"]
+
+    def lat(x: dict[str, float]) -> str:
+        return f"{x['p50_ms']:.2f} / {x['p99_ms']:.2f} / {x['max_ms']:.1f} ms ({x['requests']:,} requests)"
+
+    work = f"{r['events']:,} monitor results read, {r['runs']:,} transitions started, {r['gates']:,} gates evaluated"
     lines = [
         SECTION,
         "",
-        f"Command: `.venv/bin/python bench/bench_lifecycle.py` (run {result['date']}, {result['elapsed_s']:.0f} s in all).",
+        f"Command: `.venv/bin/python bench/bench_lifecycle.py` (run {result['date']}, "
+        f"{result['elapsed_s']:.0f} s in all).",
         "",
         f"Machine: {m['os']}, {m['cpu']}, {m['cores']} cores, Python {m['python']}, modelsteward {m['modelsteward']}, "
         "SQLite store. No peer: MLflow, Evidently, KServe and Seldon have no life-cycle engine.",
         "",
         "| What | Figure |",
         "| --- | ---: |",
-        f"| One scheduler round: {r['events']:,} monitor results read, {r['runs']:,} transitions started, "
-        f"{r['gates']:,} gates evaluated, {r['runs']:,} versions moved | **{r['seconds']:.2f} s** (aim < 10 s: {aim}) |",
-        f"| The same round inside `steward up` (scheduler thread), to the last version moved | {g['round_in_server_s']:.2f} s |",
-        f"| Gateway, 1-row JSON predict, idle: p50 / p99 / max | {g['idle']['p50_ms']:.2f} / {g['idle']['p99_ms']:.2f} / "
-        f"{g['idle']['max_ms']:.1f} ms ({g['idle']['requests']:,} requests) |",
-        f"| Gateway during the round: p50 / p99 / max | {g['during_round']['p50_ms']:.2f} / "
-        f"{g['during_round']['p99_ms']:.2f} / {g['during_round']['max_ms']:.1f} ms ({g['during_round']['requests']:,} requests) |",
+        f"| One scheduler round: {work}, {r['runs']:,} versions moved | **{r['seconds']:.2f} s** (aim < 10 s: {aim}) |",
+        "| The same round inside `steward up` (scheduler thread), to the last version moved | "
+        f"{g['round_in_server_s']:.2f} s |",
+        f"| Gateway, 1-row JSON predict, idle: p50 / p99 / max | {lat(idle)} |",
+        f"| Gateway during the round: p50 / p99 / max | {lat(busy)} |",
         "",
         f"Workload: {r['models']:,} models (each a registered scikit-learn version with an `auc` metric and its "
         f"training-data fingerprint, in stage production), {r['monitors']:,} monitors (5 per model: "
@@ -329,11 +332,17 @@ def main() -> None:
         say(f"  {round_['seconds']:.2f} s for {round_['runs']} transitions and {round_['gates']} gates")
         say("the gateway during a round inside steward up ...")
         gateway = measure_gateway(models, tmp)
-        say(
-            f"  idle p99 {gateway['idle']['p99_ms']:.2f} ms, during the round p99 {gateway['during_round']['p99_ms']:.2f} ms"
-        )
-    result = {"benchmark": "lifecycle", "date": datetime.now(UTC).date().isoformat(), "quick": args.quick,
-              "elapsed_s": time.perf_counter() - started, "machine": machine(), "round": round_, "gateway": gateway}  # fmt: skip
+        idle, busy = gateway["idle"]["p99_ms"], gateway["during_round"]["p99_ms"]
+        say(f"  idle p99 {idle:.2f} ms, during the round p99 {busy:.2f} ms")
+    result = {
+        "benchmark": "lifecycle",
+        "date": datetime.now(UTC).date().isoformat(),
+        "quick": args.quick,
+        "elapsed_s": time.perf_counter() - started,
+        "machine": machine(),
+        "round": round_,
+        "gateway": gateway,
+    }
     RESULTS_DIR.mkdir(exist_ok=True)
     name = "lifecycle.scratch.json" if (args.quick or args.models) else "lifecycle.json"
     (RESULTS_DIR / name).write_text(json.dumps(result, indent=1) + "\n")
