@@ -116,7 +116,7 @@ class JobRunner:
     def _argv(self, spec: RetrainSpec) -> list[str]:
         if spec.command is not None:
             return list(spec.command)
-        return [sys.executable, "-m", "modelsteward.lifecycle.retrain_job"]
+        return [sys.executable, "-m", "modelsteward.cli.retrain_job"]
 
     def _watch(self, job_id: int, model: str, spec: RetrainSpec) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

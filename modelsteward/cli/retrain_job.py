@@ -1,5 +1,6 @@
-"""The process of a retraining job with an entry point: open the store, fetch the training data,
-call ``function(steward, data, model)``. Run by the engine as ``python -m modelsteward.lifecycle.retrain_job``."""
+"""The process of a retraining job with an entry point: open the store, fetch the training data, call
+``function(steward, data, model)``. The engine runs it as ``python -m modelsteward.cli.retrain_job``; it
+lives with the faces because it opens the facade."""
 
 from __future__ import annotations
 
