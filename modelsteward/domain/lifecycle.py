@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modelsteward.domain.monitoring import parse_duration
+from modelsteward.domain.monitoring import OneOf, parse_duration
 from modelsteward.domain.refs import ALIAS_PATTERN, NAME_PATTERN
 
 _NAME = rf"^{NAME_PATTERN}$"
@@ -46,14 +46,6 @@ def parameter_name(value: Threshold | None) -> str | None:
         match = _PARAM.match(value)
         return match.group(1) if match else None
     return None
-
-
-def _known_keys(value: Any, model: type[BaseModel], what: str) -> Any:
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in model.model_fields]
-        if unknown:
-            raise ValueError(f"unknown {what} {unknown[0]!r} ({what}s: {', '.join(model.model_fields)})")
-    return value
 
 
 # -- gates: automated checks that must pass ----------------------------------------------------------
@@ -145,35 +137,16 @@ class ChallengerGate(Spec):
         return self
 
 
-class Gate(Spec):
+class Gate(OneOf):
     """Exactly one kind of gate."""
+
+    what: ClassVar[str] = "gate"
 
     metric: MetricGate | None = None
     champion: ChampionGate | None = None
     challenger: ChallengerGate | None = None
     monitor: MonitorGate | None = None
     provenance: ProvenanceGate | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known(cls, value: Any) -> Any:
-        return _known_keys(value, cls, "gate")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Gate:
-        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
-        if len(given) != 1:
-            kinds = ", ".join(type(self).model_fields)
-            raise ValueError(f"a gate is exactly one of: {kinds} (got {', '.join(given) or 'none'})")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
-
-    @property
-    def body(self) -> Any:
-        return getattr(self, self.kind)
 
 
 # -- actions: what a transition does once its gates pass and its approvers approved -------------------
@@ -249,8 +222,10 @@ class TicketAction(Spec):
     summary: str = ""
 
 
-class Action(Spec):
+class Action(OneOf):
     """Exactly one kind of action."""
+
+    what: ClassVar[str] = "action"
 
     set_alias: SetAliasAction | None = None
     remove_alias: RemoveAliasAction | None = None
@@ -264,28 +239,12 @@ class Action(Spec):
 
     @model_validator(mode="before")
     @classmethod
-    def _known(cls, value: Any) -> Any:
+    def _bare(cls, value: Any) -> Any:
         if value == "retrain":  # `- retrain` reads better than `- retrain: {}`
             return {"retrain": {}}
         if isinstance(value, dict) and list(value) == ["retrain"] and value["retrain"] is None:
-            value = {"retrain": {}}  # `- retrain:` with nothing after it
-        return _known_keys(value, cls, "action")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Action:
-        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
-        if len(given) != 1:
-            kinds = ", ".join(type(self).model_fields)
-            raise ValueError(f"an action is exactly one of: {kinds} (got {', '.join(given) or 'none'})")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
-
-    @property
-    def body(self) -> Any:
-        return getattr(self, self.kind)
+            return {"retrain": {}}  # `- retrain:` with nothing after it
+        return value
 
 
 # -- triggers, approvals, transitions ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,6 +28,38 @@ def parse_duration(text: str | int | float) -> timedelta:
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class OneOf(Spec):
+    """A choice written as a one-key mapping (``{drift: {...}}``): exactly one field is set. ``what``
+    names the choice in errors; an unknown key is refused with the list of known ones."""
+
+    what: ClassVar[str] = "item"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in cls.model_fields]
+            if unknown:
+                raise ValueError(f"unknown {cls.what} {unknown[0]!r} ({cls.what}s: {', '.join(cls.model_fields)})")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OneOf:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            kinds = ", ".join(type(self).model_fields)
+            raise ValueError(f"each {self.what} is exactly one of: {kinds} (got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+    @property
+    def body(self) -> Any:
+        return getattr(self, self.kind)
 
 
 class Target(Spec):
@@ -121,8 +153,10 @@ class KPIQueryCheck(Spec):
     query: str = Field(min_length=1)
 
 
-class Check(Spec):
+class Check(OneOf):
     """Exactly one kind of check."""
+
+    what: ClassVar[str] = "check"
 
     drift: DriftCheck | None = None
     prediction_drift: PredictionDriftCheck | None = None
@@ -132,21 +166,6 @@ class Check(Spec):
     rule_hit_rate: RuleHitRateCheck | None = None
     optimization: OptimizationCheck | None = None
     kpi_query: KPIQueryCheck | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Check:
-        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(f"each check is exactly one of {', '.join(type(self).model_fields)}")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
-
-    @property
-    def body(self) -> Any:
-        return getattr(self, self.kind)
 
 
 class MonitorSpec(Spec):
