@@ -68,7 +68,10 @@ class LocalSteward(Steward):
         token: None = None,
         settings: Settings | None = None,
         actor: str | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``clock`` is the life-cycle engine's "now" (gate windows, monitor ages): tests and simulations
+        pass a fake one; the scheduler's rounds take their time as ``lifecycle_tick(at)``."""
         from modelsteward.catalog.service import CatalogService
         from modelsteward.settings import Settings
         from modelsteward.store.artifacts import ArtifactStore
@@ -118,7 +121,7 @@ class LocalSteward(Steward):
             holder=default_worker_name(),
         )
         self.lifecycles: LifecycleService = LifecycleService(
-            self.db, self.catalog, self.deployments, self.monitors, alerts=self.alerts, jobs=jobs
+            self.db, self.catalog, self.deployments, self.monitors, alerts=self.alerts, jobs=jobs, clock=clock
         )
 
     def __repr__(self) -> str:
