@@ -70,8 +70,9 @@ class LifecycleStory:
         self._retrain()
         ref = f"{MODEL}/{self.version}"
         self._serve(SHADOW_DAY)
+        passed = ", ".join(g.gate for g in self._last_run("submit").gates)
         self.lines.append(
-            f"day {SHADOW_DAY}: {ref} passed submit's gates ({self._gates(self._last_run('submit'))}); "
+            f"day {SHADOW_DAY}: {ref} passed submit's gates ({passed}); "
             f"in shadow on {DEPLOYMENT}, it scored the day's {PER_DAY} applicants beside v{self.champion}, unseen"
         )
 
@@ -146,10 +147,11 @@ class LifecycleStory:
         self._follow()
         self.lines.append(
             f"day {ALERT_DAY}: the drift alert started `retrain` for {MODEL}/{self.champion} (run {run.id}): the "
-            f"ops webhook was told, job {job.id} ran {job.duration_s or 0:.1f} s on {new.params['recent_rows']} "
-            f"recent labelled decisions + {new.params['development_rows']} of the development sample -> "
-            f"{MODEL}/{self.version}: AUC {new.metrics['auc']:.3f} on the held-out benchmark (v{self.champion}: "
-            f"{old.metrics['auc']:.3f}), {new.metrics['auc_recent']:.3f} on held-out recent decisions"
+            f"ops webhook was told; job {job.id} refitted v{self.champion}'s recipe in {job.duration_s or 0:.0f} s on "
+            f"its {new.params['development_rows']} development rows + {new.params['recent_rows']} labelled decisions "
+            f"of the last 30 days -> {MODEL}/{self.version}: AUC {new.metrics['auc']:.3f} on the held-out test set "
+            f"(v{self.champion}: {old.metrics['auc']:.3f}), {new.metrics.get('auc_recent', float('nan')):.3f} on "
+            f"the held-out applicants' recent decisions"
         )
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -161,17 +163,17 @@ class LifecycleStory:
         rng = np.random.default_rng(30_000 + day)
         rows = self.pool.iloc[rng.choice(len(self.pool), size=PER_DAY, replace=False)].reset_index(drop=True)
         applicants = downturn(rows) if day >= DOWNTURN_DAY else rows
+        defaulted = rng.uniform(size=len(applicants)) < true_default_probability(applicants)
         at = self.start + timedelta(days=day, hours=10)
+        # one request a day: the gateway splits it between the arms by applicant (sticky), each row logged at ``at``
         served = self.st.serve(
             DEPLOYMENT, applicants[["applicant_id", *FEATURES]], request_id=f"{DEPLOYMENT}-day{day:02d}", at=at
         )
-        defaulted = rng.uniform(size=len(applicants)) < true_default_probability(applicants)
         outcomes = zip(served.prediction_ids, defaulted, strict=True)
         feedback = [{"prediction_id": i, "actual": int(d)} for i, d in outcomes]
         self.st.send_feedback(DEPLOYMENT, feedback, at=at + timedelta(days=1))
 
     def _request(self, ref: str) -> Any:
-        self.st.flush_logs()  # the gate reads the prediction and feedback logs from storage
         return self.dana.advance(ref, "production")
 
     def _refused(self, ref: str, user: str) -> str:

@@ -256,7 +256,8 @@ class Trigger(Spec):
     """What starts a transition besides a person: an event or a schedule.
 
     ``entered``: as soon as the version enters the transition's from-stage; ``version_registered``:
-    a new version of the model; ``monitor_breach`` (optionally one ``monitor``) and ``alert``
+    a new version of the model; ``monitor_breach`` (optionally one ``monitor``; it fires when the
+    monitor enters breach, not again while it keeps breaching) and ``alert``
     (optionally one alert ``rule``; KPI drops arrive as alerts on a KPI rule) apply to the version
     in the from-stage; ``schedule``: cron or an interval.
     """

@@ -477,6 +477,8 @@ class LifecycleService:
 
         end = self.clock()
         start = end - parse_duration(gate.window)
+        if self.monitors.before_run is not None:
+            self.monitors.before_run()  # what this process served and was told is on disk before it is read
         if gate.kpi is not None:
             points = self.monitors.kpi_series(gate.kpi, gate.deployment, start=start, end=end)
             mine = f"{mv.name}/{mv.version}"
@@ -737,6 +739,8 @@ class LifecycleService:
             done["events"] += 1
             if event.action == "monitor.run" and event.details.get("status") == "breach":
                 monitor = str(event.details.get("monitor"))
+                if self.monitors.status_before(monitor, int(event.details.get("run") or 0)) == "breach":
+                    continue  # still the same breach: a monitor that keeps breaching fires its trigger once
                 done["started"] += self._fire(
                     "monitor_breach", monitor, None, f"event:monitor_breach:{monitor}#{event.seq}"
                 )
@@ -910,7 +914,7 @@ class LifecycleService:
                 conn, run.id, principal=actor, role=role, decision=decision, comment=comment,
                 accepted=reason is None, reason=reason or "",
             )  # fmt: skip
-            action = "lifecycle.approval_refused" if reason else f"lifecycle.{decision}d"
+            action = "lifecycle.approval_refused" if reason else f"lifecycle.{decision.removesuffix('e')}ed"
             event_repo.append_event(
                 conn, actor=actor, action=action, model=run.model, version=run.version,
                 details={"run": run.id, "transition": run.transition, "role": role, "comment": comment,

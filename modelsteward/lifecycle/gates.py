@@ -136,7 +136,7 @@ def _champion(gate: ChampionGate, parameters: dict[str, float], facts: Facts) ->
         )
     gain = value - theirs if gate.higher_is_better else theirs - value
     passed = gain >= delta
-    direction = "better" if gate.higher_is_better else "lower"
+    direction = "higher" if gate.higher_is_better else "lower"
     return GateResult(
         gate=name,
         passed=passed,

@@ -112,6 +112,10 @@ class MonitorService:
         with self.db.read() as conn:
             return monitor_repo.latest(conn, names)
 
+    def status_before(self, name: str, run_id: int) -> str | None:
+        with self.db.read() as conn:
+            return monitor_repo.status_before(conn, name, run_id)
+
     # -- running ------------------------------------------------------------------------------------
 
     def run(self, name: str, *, at: datetime | None = None, actor: str = "scheduler") -> MonitorResult:

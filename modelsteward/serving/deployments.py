@@ -42,7 +42,10 @@ class DeploymentService:
         for ref in spec.refs:
             self.catalog.get_version(ModelRef.parse(ref))  # NotFound names the missing model, alias or version
         if spec.sticky_key is not None and spec.sticky_key in ("", "id"):
-            raise InvalidArgument("sticky_key must name a request field", details={"field": "sticky_key"})
+            raise InvalidArgument(
+                "sticky_key must name a field of the request's rows, e.g. customer_id ('id' is the request's own id)",
+                details={"field": "sticky_key"},
+            )
         if spec.pipeline is not None:
             if self.check_pipeline is None:
                 raise InvalidArgument("this server cannot run pipelines", details={"field": "pipeline"})

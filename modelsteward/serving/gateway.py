@@ -338,9 +338,8 @@ class Gateway:
                 arm = route.arms[int(index)]
                 mask = chosen == index
                 rows = frame[mask]
-                parts.append(
-                    self._predict(route, arm, rows, request_id, [i for i, m in zip(ids, mask, strict=True) if m])
-                )
+                arm_ids = [i for i, m in zip(ids, mask, strict=True) if m]
+                parts.append(self._predict(route, arm, rows, request_id, arm_ids, checked, at))
                 versions.append(arm.version)
                 arms.append(arm.role)
             outputs = pd.concat(parts).reindex(frame.index)

@@ -100,6 +100,18 @@ def latest(conn: Connection, names: list[str]) -> dict[str, tuple[str, datetime,
     return {r.name: (r.status, utc(r.finished_at), len(r.breaches or [])) for r in conn.execute(query)}
 
 
+def status_before(conn: Connection, name: str, run_id: int) -> str | None:
+    """The status of the monitor's result just before run ``run_id`` (None for its first)."""
+    query = (
+        sa.select(MR.status)
+        .join(monitors, MO.id == MR.monitor_id)
+        .where(MO.name == name, MR.id < run_id)
+        .order_by(MR.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
 def runs(conn: Connection, name: str, *, limit: int = 50, since: datetime | None = None) -> list[MonitorResult]:
     query = (
         sa.select(monitor_runs, MO.name.label("monitor"))

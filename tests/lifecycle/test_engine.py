@@ -166,6 +166,7 @@ def test_a_rejection_ends_the_run_and_moves_nothing(people: dict[str, Any], cred
     assert admin.advance(f"credit-risk/{v1}", "production").id == waiting.id  # asked twice: the same run
     rejected = people["victor"].reject(f"credit-risk/{v1}", role="validator", comment="fairness finding")
     assert rejected.status == "rejected" and "fairness finding" in (rejected.error or "")
+    assert "lifecycle.rejected" in [e.action for e in admin.list_events(model="credit-risk", limit=50)]
     assert {p.version: p.stage for p in admin.lifecycle_status("credit-risk").positions}[v1] == "validation"
     with pytest.raises(Conflict, match="waiting for approval"):
         people["victor"].approve(f"credit-risk/{v1}", role="validator")

@@ -139,13 +139,16 @@ def drift_monitor(st: Any) -> None:
 
 
 def wait_for_job(st: Any, timeout: float = 60.0) -> Any:
+    """The job once it has ended and the engine has taken its run further (the job's thread does both)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         jobs = st.list_jobs()
         if jobs and jobs[0].status != "running":
-            return jobs[0]
+            run = st.get_lifecycle_run(jobs[0].run_id) if jobs[0].run_id else None
+            if run is None or run.status != "acting":
+                return jobs[0]
         time.sleep(0.2)
-    raise AssertionError("the job did not end")
+    raise AssertionError("the job or its run did not end")
 
 
 def test_a_drift_breach_retrains_and_the_new_version_goes_to_shadow(st: Any, inbox: Inbox) -> None:
@@ -170,6 +173,8 @@ def test_a_drift_breach_retrains_and_the_new_version_goes_to_shadow(st: Any, inb
     assert [s.status for s in retrain_run.steps] == ["done", "done"]
     assert st.get_deployment("risk").spec.shadows == ["risk/2"]
     assert st.lifecycle_tick()["started"] == 0  # the same breach never starts it twice
+    assert st.run_monitor("risk-drift").status == "breach"
+    assert st.lifecycle_tick()["started"] == 0  # nor does the monitor breaching again: still the same episode
     Dispatcher(st.db).run_once(datetime.now(UTC))
     assert [m["title"] for m in inbox.received] == ["drift on risk: retraining"]
 

@@ -73,6 +73,19 @@ def test_sticky_key_pins_a_customer_to_an_arm(st: LocalSteward) -> None:
         st.serve("scoring", frame())
 
 
+def test_a_request_split_between_arms_is_logged_at_the_given_time(st: LocalSteward) -> None:
+    from datetime import UTC, datetime
+
+    st.deploy("scoring", "m@production", challengers={"m@challenger": 0.5}, sticky_key="customer_id")
+    past = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    served = st.serve("scoring", frame(200, customer_id=[f"c{i}" for i in range(200)]), at=past)
+    assert set(served.versions) == {"m/1", "m/2"}
+    st.flush_logs()
+    logged = query(st.settings.resolved_inference_url())
+    assert len(logged) == 200 and set(logged["version"]) == {1, 2}
+    assert {t.to_pydatetime() for t in logged["ts"]} == {past}  # both arms, at the time the caller gave
+
+
 def test_canary_steps_up_to_all_traffic(st: LocalSteward) -> None:
     st.deploy("scoring", "m@production", challengers={"m@challenger": 0.05}, sticky_key="customer_id")
     customers = [f"c{i}" for i in range(400)]
