@@ -59,3 +59,20 @@ def test_only_the_lease_holder_runs_scheduled_work(st: LocalSteward) -> None:
     assert b.hold_lease(later) is True
     assert a.hold_lease(later) is False
     assert len(st.monitor_results("hourly")) == 1
+
+
+def test_the_lease_holder_runs_the_extra_rounds_and_a_failing_one_does_not_stop_it(st: LocalSteward) -> None:
+    from modelsteward.errors import InvalidArgument
+
+    seen: list[datetime] = []
+
+    def failing(now: datetime) -> None:
+        raise InvalidArgument("the engine could not run")
+
+    a = Scheduler(st.db, st.monitors, holder="worker-a", lease=30, rounds=[failing, seen.append])
+    b = Scheduler(st.db, st.monitors, holder="worker-b", lease=30, rounds=[seen.append])
+    now = st.get_monitor("hourly").created_at + timedelta(minutes=61)
+    assert a.tick(now) == ["hourly"] and seen == [now]  # after the failing round, the next still ran
+    assert a.last_error == "the engine could not run"
+    b.tick(now + timedelta(seconds=1))  # not the lease holder: no rounds
+    assert seen == [now]
