@@ -723,35 +723,41 @@ class LifecycleService:
 
     _EVENTS = ("monitor.run", "alert.fired")
 
-    def _react(self, done: dict[str, int]) -> None:
+    def _react(self, done: dict[str, int], *, batch_size: int = 1000) -> None:
+        """Every monitor result and alert since the bookmark, in batches, until caught up."""
         with self.db.read() as conn:
             mark = lifecycle_repo.mark(conn, "events")
             if mark is None:
-                start = event_repo.generation(conn)  # from now on: history does not replay
-            else:
-                start = int(mark.seq or 0)
-            batch = event_repo.events_after(conn, start, actions=self._EVENTS) if mark is not None else []
-        if mark is None:
+                with self.db.write() as writer:  # from now on: history does not replay
+                    lifecycle_repo.set_mark(writer, "events", seq=event_repo.generation(conn))
+                return
+        seq = int(mark.seq or 0)
+        while True:
+            with self.db.read() as conn:
+                batch = event_repo.events_after(conn, seq, actions=self._EVENTS, limit=batch_size)
+            for event in batch:
+                done["events"] += 1
+                done["started"] += self._react_to(event)
+            if not batch:
+                return
+            # The bookmark moves once per batch: a crash in the middle replays the batch, and each event's
+            # runs carry its sequence number in their trigger, so a replayed event starts nothing twice.
+            seq = batch[-1].seq
             with self.db.write() as conn:
-                lifecycle_repo.set_mark(conn, "events", seq=start)
-            return
-        for event in batch:
-            done["events"] += 1
-            if event.action == "monitor.run" and event.details.get("status") == "breach":
-                monitor = str(event.details.get("monitor"))
-                if self.monitors.status_before(monitor, int(event.details.get("run") or 0)) == "breach":
-                    continue  # still the same breach: a monitor that keeps breaching fires its trigger once
-                done["started"] += self._fire(
-                    "monitor_breach", monitor, None, f"event:monitor_breach:{monitor}#{event.seq}"
-                )
-            elif event.action == "alert.fired":
-                rule = str(event.details.get("rule"))
-                done["started"] += self._fire("alert", None, rule, f"event:alert:{rule}#{event.seq}")
-        # The bookmark moves once per batch: a crash in the middle replays the batch, and each event's
-        # runs carry its sequence number in their trigger, so a replayed event starts nothing twice.
-        if batch:
-            with self.db.write() as conn:
-                lifecycle_repo.set_mark(conn, "events", seq=batch[-1].seq)
+                lifecycle_repo.set_mark(conn, "events", seq=seq)
+            if len(batch) < batch_size:
+                return
+
+    def _react_to(self, event: Any) -> int:
+        if event.action == "monitor.run" and event.details.get("status") == "breach":
+            monitor = str(event.details.get("monitor"))
+            if self.monitors.status_before(monitor, int(event.details.get("run") or 0)) == "breach":
+                return 0  # still the same breach: a monitor that keeps breaching fires its trigger once
+            return self._fire("monitor_breach", monitor, None, f"event:monitor_breach:{monitor}#{event.seq}")
+        if event.action == "alert.fired":
+            rule = str(event.details.get("rule"))
+            return self._fire("alert", None, rule, f"event:alert:{rule}#{event.seq}")
+        return 0
 
     def _fire(self, kind: str, monitor: str | None, rule: str | None, trigger: str) -> int:
         """Start the transitions an event triggers, for the versions in their from-stages; once per event."""
