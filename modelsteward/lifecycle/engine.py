@@ -303,7 +303,8 @@ class LifecycleService:
                 details={"field": "to", "stage": to_stage},
             )
         version, transition = self._pick(parsed, defn, to_stage)
-        return self._start(parsed.name, version, defn, transition, trigger=trigger or f"manual:{actor}", actor=actor)
+        started = self._start(parsed.name, version, defn, transition, trigger=trigger or f"manual:{actor}", actor=actor)
+        return self.get_run(started.id)
 
     def _pick(self, ref: ModelRef, defn: LifecycleDefinition, to_stage: str) -> tuple[int, Transition]:
         with self.db.read() as conn:
@@ -329,15 +330,25 @@ class LifecycleService:
         )
 
     def _start(
-        self, model: str, version: int, defn: LifecycleDefinition, transition: Transition, *, trigger: str, actor: str
+        self,
+        model: str,
+        version: int,
+        defn: LifecycleDefinition,
+        transition: Transition,
+        *,
+        trigger: str,
+        actor: str,
+        parameters: dict[str, float] | None = None,
     ) -> Run:
         """Start a run: its gates are evaluated first, then the run is stored with their results in one
-        transaction, and it goes on to its approvals or actions."""
+        transaction, and it goes on to its approvals or actions. Returns the run as this call left it
+        (public callers fetch it again for its steps)."""
         with self.db.read() as conn:
             moving = self._moving(conn, model, version, transition)
         if moving is not None:
             return moving
-        _, parameters = self.governed(model)
+        if parameters is None:
+            _, parameters = self.governed(model)
         specific = defn.for_model(transition, model)
         results = self._evaluate(model, version, specific, parameters)
         failed = [r for r in results if not r.passed]
@@ -349,7 +360,7 @@ class LifecycleService:
                 return moving
             at = lifecycle_repo.position(conn, model, version)
             from_stage = at.stage if at is not None else defn.initial_stage
-            run_id = lifecycle_repo.create_run(
+            run_id, created = lifecycle_repo.create_run(
                 conn,
                 model=model,
                 version=version,
@@ -364,26 +375,26 @@ class LifecycleService:
                 error=error,
             )
             base = {"run": run_id, "transition": transition.label}
-            event_repo.append_event(
-                conn, actor=actor, action="lifecycle.requested", model=model, version=version,
-                details={**base, "from": from_stage, "to": transition.to, "trigger": trigger},
-            )  # fmt: skip
+            events = [{"action": "lifecycle.requested", "details": {**base, "from": from_stage, "to": transition.to,
+                                                                    "trigger": trigger}}]  # fmt: skip
             if results:
                 gates_json = [r.model_dump(mode="json") for r in results]
-                event_repo.append_event(
-                    conn, actor=actor, action="lifecycle.gates_failed" if failed else "lifecycle.gates_passed",
-                    model=model, version=version, details={**base, "gates": gates_json},
-                )  # fmt: skip
+                action = "lifecycle.gates_failed" if failed else "lifecycle.gates_passed"
+                events.append({"action": action, "details": {**base, "gates": gates_json}})
             if failed:
-                event_repo.append_event(
-                    conn, actor=actor, action="lifecycle.failed", model=model, version=version,
-                    details={**base, "error": error},
-                )  # fmt: skip
-        run = self.get_run(run_id)
+                events.append({"action": "lifecycle.failed", "details": {**base, "error": error}})
+            event_repo.append_events(
+                conn, actor=actor, items=[{**e, "model": model, "version": version} for e in events]
+            )
+        run = Run(
+            id=run_id, model=model, version=version, lifecycle=defn.name, transition=transition.label,
+            from_stage=from_stage, to_stage=transition.to, status=status, trigger=trigger[:256], requested_by=actor,
+            created_at=created, updated_at=created, gates=results, error=error,
+        )  # fmt: skip
         if failed:
             self._signal(self._run_signal(run, "failed", error=error))
         if status == "acting":
-            return self._act(run, specific, actor)
+            return self._act(run, specific, actor, defn)
         return run
 
     def _moving(self, conn: Any, model: str, version: int, transition: Transition) -> Run | None:
@@ -412,8 +423,8 @@ class LifecycleService:
         if run.status == "waiting_approval" and _approved(run, transition):
             run = self._set_status(run, "acting", actor)
         if run.status == "acting":
-            run = self._act(run, transition, actor)
-        return run
+            run = self._act(run, transition, actor, defn)
+        return self.get_run(run.id)
 
     def gate(self, ref: str, to_stage: str) -> tuple[int, Transition, list[GateResult]]:
         """Evaluate a transition's gates for a version without starting a run (for CI pipelines)."""
@@ -537,7 +548,7 @@ class LifecycleService:
             lifecycle_repo.update_run(conn, run.id, status=status)
         return self.get_run(run.id)
 
-    def _act(self, run: Run, transition: Transition, actor: str) -> Run:
+    def _act(self, run: Run, transition: Transition, actor: str, defn: LifecycleDefinition | None = None) -> Run:
         for index, action in enumerate(transition.actions):
             name = f"action[{index}]:{action.kind}"
             with self.db.write() as conn:
@@ -561,10 +572,10 @@ class LifecycleService:
             except StewardError as e:
                 with self.db.write() as conn:
                     lifecycle_repo.finish_step(conn, run.id, name, "failed", {"before": before, "error": e.message})
-                return self._finish(run, "failed", actor, error=f"{name}: {e.message}")
+                return self._finish(run, "failed", actor, error=f"{name}: {e.message}", defn=defn)
             with self.db.write() as conn:
                 lifecycle_repo.finish_step(conn, run.id, name, "done", {"before": before, **detail})
-        return self._finish(run, "done", actor)
+        return self._finish(run, "done", actor, defn=defn)
 
     def _retrain(self, run: Run, step: str, actor: str) -> dict[str, Any] | None:
         """Start the model's retraining job for this step (once), or read how it ended; None while it runs."""
@@ -635,13 +646,17 @@ class LifecycleService:
     def _context(self, run: Run) -> actions.Context:
         return actions.Context(self.catalog, self.deployments, run.model, run.version)
 
-    def _finish(self, run: Run, status: str, actor: str, *, error: str | None = None) -> Run:
+    def _finish(
+        self, run: Run, status: str, actor: str, *, error: str | None = None, defn: LifecycleDefinition | None = None
+    ) -> Run:
+        """End a run; on success the version enters its new stage (and what that triggers)."""
         entered: str | None = None
         with self.db.write() as conn:
             if not lifecycle_repo.close_run(conn, run.id, status=status, error=error):
                 return self.get_run(run.id)  # someone else ended it
-            governed = self._governed_on(conn, run.model)
-            defn = governed[0] if governed is not None else None
+            if defn is None:
+                governed = self._governed_on(conn, run.model)
+                defn = governed[0] if governed is not None else None
             if status == "done" and defn is not None:
                 self._displace(conn, run, defn, actor)
                 left = lifecycle_repo.set_position(conn, run.model, run.version, run.lifecycle, run.to_stage)
@@ -662,7 +677,7 @@ class LifecycleService:
             self._signal(self._run_signal(run, "failed", error=error))
         if entered is not None and defn is not None:
             self._on_entered(run.model, run.version, entered, defn, actor)
-        return self.get_run(run.id)
+        return run.model_copy(update={"status": status, "error": error})
 
     def _run_signal(
         self, run: Run, problem: Any, *, resolved: bool = False, error: str | None = None
@@ -775,11 +790,11 @@ class LifecycleService:
             models |= self._models_of_monitor(watched)
         started = 0
         for model in sorted(models):
-            with self.db.read() as conn:
+            with self.db.read(single_statement=True) as conn:
                 governed = self._governed_on(conn, model)
             if governed is None:
                 continue
-            defn = governed[0]
+            defn, parameters = governed
             for t in defn.transitions:
                 trig = t.trigger
                 if trig is None or trig.event != kind:
@@ -790,10 +805,17 @@ class LifecycleService:
                     kind == "alert" and wanted_rule not in (None, rule)
                 ):
                     continue
-                started += self._start_for_stage(model, defn, t, trigger)
+                started += self._start_for_stage(model, defn, t, trigger, parameters)
         return started
 
-    def _start_for_stage(self, model: str, defn: LifecycleDefinition, t: Transition, trigger: str) -> int:
+    def _start_for_stage(
+        self,
+        model: str,
+        defn: LifecycleDefinition,
+        t: Transition,
+        trigger: str,
+        parameters: dict[str, float] | None = None,
+    ) -> int:
         started = 0
         with self.db.read() as conn:
             holders = [p for p in lifecycle_repo.positions(conn, model) if p.stage in t.from_ or "*" in t.from_]
@@ -802,21 +824,19 @@ class LifecycleService:
             if p.version in already:
                 continue  # this event (or schedule fire) started it before a restart
             try:
-                self._start(model, p.version, defn, t, trigger=trigger, actor="lifecycle")
+                self._start(model, p.version, defn, t, trigger=trigger, actor="lifecycle", parameters=parameters)
                 started += 1
             except StewardError as e:
                 log.warning("%s: %s/%s not moved by %s: %s", trigger, model, p.version, t.label, e.message)
         return started
 
     def _models_of_monitor(self, name: str) -> set[str]:
-        try:
-            target = self.monitors.get(name).spec.target
-        except NotFound:
+        target = self.monitors.target_of(name)
+        if not target:
             return set()
-        if target.model is not None:
-            return {ModelRef.parse(target.model).name}
-        assert target.deployment is not None
-        return self._models_of_scope(target.deployment, step=target.step)
+        if target.get("model"):
+            return {ModelRef.parse(str(target["model"])).name}
+        return self._models_of_scope(str(target.get("deployment")), step=target.get("step"))
 
     def _models_of_scope(self, scope: str, *, step: str | None = None) -> set[str]:
         """The models a deployment routes to (its arms, or its pipeline's model steps, or one step's);

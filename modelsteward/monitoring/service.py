@@ -109,12 +109,17 @@ class MonitorService:
         """The latest result of each named monitor that has one: (status, finished_at, breaches)."""
         if not names:
             return {}
-        with self.db.read() as conn:
+        with self.db.read(single_statement=True) as conn:
             return monitor_repo.latest(conn, names)
 
     def status_before(self, name: str, run_id: int) -> str | None:
-        with self.db.read() as conn:
+        with self.db.read(single_statement=True) as conn:
             return monitor_repo.status_before(conn, name, run_id)
+
+    def target_of(self, name: str) -> dict[str, Any] | None:
+        """A monitor's target as stored (``{"deployment": ..., "step": ...}`` or ``{"model": ...}``), or None."""
+        with self.db.read(single_statement=True) as conn:
+            return monitor_repo.target_of(conn, name)
 
     # -- running ------------------------------------------------------------------------------------
 

@@ -38,6 +38,45 @@ AP, RG, MK, JB = approvals.c, role_grants.c, lifecycle_marks.c, jobs.c
 
 OPEN = ("checking", "waiting_approval", "acting")
 
+# The engine's hot statements, built once with bound parameters: a round over a thousand models runs
+# each of them thousands of times, and building a statement costs more than SQLite running it.
+_GOVERNING = (
+    sa.select(LM.model, LM.lifecycle, LM.parameters, LM.retrain, LC.revision, LC.definition)
+    .join(lifecycles, LC.name == LM.lifecycle)
+    .where(LM.model == sa.bindparam("model"))
+)
+_POSITION = sa.select(lifecycle_positions).where(
+    LP.model == sa.bindparam("model"), LP.version == sa.bindparam("version")
+)
+_POSITIONS = sa.select(lifecycle_positions).where(LP.model == sa.bindparam("model")).order_by(LP.version.desc())
+_IN_STAGE = (
+    sa.select(lifecycle_positions)
+    .where(LP.model == sa.bindparam("model"), LP.stage == sa.bindparam("stage"))
+    .order_by(LP.version.desc())
+)
+_INSERT_POSITION = lifecycle_positions.insert()
+_MOVE_POSITION = (
+    lifecycle_positions.update()
+    .where(LP.id == sa.bindparam("pk"))
+    .values(lifecycle=sa.bindparam("lifecycle"), stage=sa.bindparam("stage"), since=sa.bindparam("since"))
+)
+_INSERT_RUN = lifecycle_runs.insert().returning(LR.id)
+_CLOSE_RUN = (
+    lifecycle_runs.update()
+    .where(LR.id == sa.bindparam("run_id"), LR.status.in_(OPEN))
+    .values(status=sa.bindparam("status"), error=sa.bindparam("error"), updated_at=sa.bindparam("at"))
+)
+_RUN = sa.select(lifecycle_runs).where(LR.id == sa.bindparam("run_id"))
+_STEPS = sa.select(lifecycle_steps).where(LS.run_id == sa.bindparam("run_id")).order_by(LS.seq)
+_OPEN_RUNS_OF_VERSION = (
+    sa.select(lifecycle_runs)
+    .where(LR.status.in_(OPEN), LR.model == sa.bindparam("model"), LR.version == sa.bindparam("version"))
+    .order_by(LR.id)
+)
+_RUNS_WITH_TRIGGER = sa.select(LR.id, LR.version).where(
+    LR.model == sa.bindparam("model"), LR.trigger == sa.bindparam("trigger")
+)
+
 
 # -- definitions and the models they govern ---------------------------------------------------------
 
@@ -79,12 +118,7 @@ def get_lifecycle(conn: Connection, name: str) -> Lifecycle | None:
 
 def governing(conn: Connection, model: str) -> Row[Any] | None:
     """The model's binding with its life cycle's name, revision and definition (one query)."""
-    query = (
-        sa.select(LM.model, LM.lifecycle, LM.parameters, LM.retrain, LC.revision, LC.definition)
-        .join(lifecycles, LC.name == LM.lifecycle)
-        .where(LM.model == model)
-    )
-    return conn.execute(query).first()
+    return conn.execute(_GOVERNING, {"model": model}).first()
 
 
 def list_lifecycles(conn: Connection) -> list[Lifecycle]:
@@ -125,33 +159,26 @@ def _position(row: Row[Any]) -> Position:
 
 
 def position(conn: Connection, model: str, version: int) -> Position | None:
-    row = conn.execute(sa.select(lifecycle_positions).where(LP.model == model, LP.version == version)).first()
+    row = conn.execute(_POSITION, {"model": model, "version": version}).first()
     return _position(row) if row is not None else None
 
 
 def positions(conn: Connection, model: str) -> list[Position]:
-    query = sa.select(lifecycle_positions).where(LP.model == model).order_by(LP.version.desc())
-    return [_position(r) for r in conn.execute(query)]
+    return [_position(r) for r in conn.execute(_POSITIONS, {"model": model})]
 
 
 def in_stage(conn: Connection, model: str, stage: str) -> list[Position]:
-    query = sa.select(lifecycle_positions).where(LP.model == model, LP.stage == stage).order_by(LP.version.desc())
-    return [_position(r) for r in conn.execute(query)]
+    return [_position(r) for r in conn.execute(_IN_STAGE, {"model": model, "stage": stage})]
 
 
 def set_position(conn: Connection, model: str, version: int, lifecycle: str, stage: str) -> str | None:
     """Place a version in a stage; returns the stage it left (None when it had none)."""
-    row = conn.execute(sa.select(lifecycle_positions).where(LP.model == model, LP.version == version)).first()
+    row = conn.execute(_POSITION, {"model": model, "version": version}).first()
+    values = {"lifecycle": lifecycle, "stage": stage, "since": now()}
     if row is None:
-        conn.execute(
-            lifecycle_positions.insert().values(
-                model=model, version=version, lifecycle=lifecycle, stage=stage, since=now()
-            )
-        )
+        conn.execute(_INSERT_POSITION, {"model": model, "version": version, **values})
         return None
-    conn.execute(
-        lifecycle_positions.update().where(LP.id == row.id).values(lifecycle=lifecycle, stage=stage, since=now())
-    )
+    conn.execute(_MOVE_POSITION, {"pk": row.id, **values})
     return str(row.stage)
 
 
@@ -177,29 +204,16 @@ def create_run(
     status: str = "checking",
     gates: list[GateResult] | None = None,
     error: str | None = None,
-) -> int:
+) -> tuple[int, datetime]:
+    """Store a new run; returns its id and creation time."""
     at = now()
-    return int(
-        conn.execute(
-            lifecycle_runs.insert()
-            .values(
-                model=model,
-                version=version,
-                lifecycle=lifecycle,
-                transition=transition,
-                from_stage=from_stage,
-                to_stage=to_stage,
-                status=status,
-                trigger=trigger[:256],
-                requested_by=requested_by,
-                gates=[g.model_dump(mode="json") for g in gates or []],
-                error=error,
-                created_at=at,
-                updated_at=at,
-            )
-            .returning(LR.id)
-        ).scalar_one()
-    )
+    values = {
+        "model": model, "version": version, "lifecycle": lifecycle, "transition": transition,
+        "from_stage": from_stage, "to_stage": to_stage, "status": status, "trigger": trigger[:256],
+        "requested_by": requested_by, "gates": [g.model_dump(mode="json") for g in gates or []], "error": error,
+        "created_at": at, "updated_at": at,
+    }  # fmt: skip
+    return int(conn.execute(_INSERT_RUN, values).scalar_one()), at
 
 
 def update_run(conn: Connection, run_id: int, **values: Any) -> None:
@@ -210,12 +224,7 @@ def update_run(conn: Connection, run_id: int, **values: Any) -> None:
 
 def close_run(conn: Connection, run_id: int, *, status: str, error: str | None) -> bool:
     """End an open run; False when it was already ended (by another process or a second call)."""
-    query = (
-        lifecycle_runs.update()
-        .where(LR.id == run_id, LR.status.in_(OPEN))
-        .values(status=status, error=error, updated_at=now())
-    )
-    return bool(conn.execute(query).rowcount)
+    return bool(conn.execute(_CLOSE_RUN, {"run_id": run_id, "status": status, "error": error, "at": now()}).rowcount)
 
 
 def lock_run(conn: Connection, run_id: int) -> Row[Any] | None:
@@ -229,7 +238,7 @@ def lock_run(conn: Connection, run_id: int) -> Row[Any] | None:
 def _run(conn: Connection, row: Row[Any]) -> Run:
     steps = [
         Step(seq=s.seq, kind=s.kind, name=s.name, status=s.status, detail=s.detail or {}, at=utc(s.at))
-        for s in conn.execute(sa.select(lifecycle_steps).where(LS.run_id == row.id).order_by(LS.seq))
+        for s in conn.execute(_STEPS, {"run_id": row.id})
     ]
     return Run(
         id=row.id,
@@ -252,11 +261,13 @@ def _run(conn: Connection, row: Row[Any]) -> Run:
 
 
 def get_run(conn: Connection, run_id: int) -> Run | None:
-    row = conn.execute(sa.select(lifecycle_runs).where(LR.id == run_id)).first()
+    row = conn.execute(_RUN, {"run_id": run_id}).first()
     return _run(conn, row) if row is not None else None
 
 
 def open_runs(conn: Connection, *, model: str | None = None, version: int | None = None) -> list[Run]:
+    if model is not None and version is not None:
+        return [_run(conn, r) for r in conn.execute(_OPEN_RUNS_OF_VERSION, {"model": model, "version": version})]
     query = sa.select(lifecycle_runs).where(LR.status.in_(OPEN)).order_by(LR.id)
     if model is not None:
         query = query.where(LR.model == model)
@@ -266,7 +277,7 @@ def open_runs(conn: Connection, *, model: str | None = None, version: int | None
 
 
 def runs_with_trigger(conn: Connection, model: str, trigger: str) -> list[Row[Any]]:
-    return list(conn.execute(sa.select(LR.id, LR.version).where(LR.model == model, LR.trigger == trigger[:256])))
+    return list(conn.execute(_RUNS_WITH_TRIGGER, {"model": model, "trigger": trigger[:256]}))
 
 
 def list_runs(conn: Connection, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:

@@ -86,30 +86,43 @@ def add_run(conn: Connection, monitor_pk: int, result: MonitorResult) -> int:
     ).scalar_one()
 
 
+_NEWEST = (
+    sa.select(sa.func.max(MR.id))
+    .join(monitors, MO.id == MR.monitor_id)
+    .where(MO.name.in_(sa.bindparam("names", expanding=True)))
+    .group_by(MR.monitor_id)
+    .scalar_subquery()
+)
+_LATEST = (
+    sa.select(MO.name, MR.status, MR.finished_at, MR.breaches)
+    .join(monitors, MO.id == MR.monitor_id)
+    .where(MR.id.in_(_NEWEST))
+)
+_TARGET = sa.select(MO.spec).where(MO.name == sa.bindparam("name"))
+_STATUS_BEFORE = (
+    sa.select(MR.status)
+    .join(monitors, MO.id == MR.monitor_id)
+    .where(MO.name == sa.bindparam("name"), MR.id < sa.bindparam("run_id"))
+    .order_by(MR.id.desc())
+    .limit(1)
+)
+
+
 def latest(conn: Connection, names: list[str]) -> dict[str, tuple[str, datetime, int]]:
     """Each named monitor's latest result as (status, finished_at, breach count); one query."""
-    newest = (
-        sa.select(sa.func.max(MR.id)).join(monitors, MO.id == MR.monitor_id).where(MO.name.in_(names))
-        .group_by(MR.monitor_id).scalar_subquery()
-    )  # fmt: skip
-    query = (
-        sa.select(MO.name, MR.status, MR.finished_at, MR.breaches)
-        .join(monitors, MO.id == MR.monitor_id)
-        .where(MR.id.in_(newest))
-    )
-    return {r.name: (r.status, utc(r.finished_at), len(r.breaches or [])) for r in conn.execute(query)}
+    rows = conn.execute(_LATEST, {"names": list(names)})
+    return {r.name: (r.status, utc(r.finished_at), len(r.breaches or [])) for r in rows}
+
+
+def target_of(conn: Connection, name: str) -> dict[str, Any] | None:
+    """A monitor's stored target, read without validating the whole definition (the engine's hot path)."""
+    row = conn.execute(_TARGET, {"name": name}).first()
+    return dict(row.spec.get("target") or {}) if row is not None else None
 
 
 def status_before(conn: Connection, name: str, run_id: int) -> str | None:
     """The status of the monitor's result just before run ``run_id`` (None for its first)."""
-    query = (
-        sa.select(MR.status)
-        .join(monitors, MO.id == MR.monitor_id)
-        .where(MO.name == name, MR.id < run_id)
-        .order_by(MR.id.desc())
-        .limit(1)
-    )
-    return conn.execute(query).scalar_one_or_none()
+    return conn.execute(_STATUS_BEFORE, {"name": name, "run_id": run_id}).scalar_one_or_none()
 
 
 def runs(conn: Connection, name: str, *, limit: int = 50, since: datetime | None = None) -> list[MonitorResult]:

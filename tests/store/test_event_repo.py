@@ -1,0 +1,39 @@
+"""The audit trail's chain: events appended one by one or several at once verify, and edits do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from modelsteward.store import event_repo
+from modelsteward.store.database import Database
+
+
+def test_single_and_batched_appends_form_one_chain_that_detects_edits(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'steward.db'}")
+    db.migrate()
+    try:
+        with db.write() as conn:
+            event_repo.append_event(conn, actor="ann", action="model.created", model="m", details={"n": 1})
+            last = event_repo.append_events(conn, actor="eve", items=[
+                {"action": "lifecycle.requested", "model": "m", "version": 1, "details": {"run": 1}},
+                {"action": "lifecycle.gates_passed", "model": "m", "version": 1, "details": {"gates": [0.5, "x"]}},
+            ])  # fmt: skip
+            event_repo.append_event(conn, actor="ann", action="alias.set", model="m", version=1)
+        assert last == 3
+        with db.read() as conn:
+            assert event_repo.first_broken(conn) is None
+            seqs = [e.seq for e in event_repo.list_events(conn)]
+        assert sorted(seqs) == [1, 2, 3, 4]
+        with db.write() as conn:
+            conn.execute(sa.text("UPDATE events SET actor = 'mallory' WHERE seq = 3"))
+        with db.read() as conn:
+            assert event_repo.first_broken(conn) == 3
+        with db.write() as conn:
+            conn.execute(sa.text("UPDATE events SET actor = 'eve' WHERE seq = 3"))
+            conn.execute(sa.text("DELETE FROM events WHERE seq = 2"))
+        with db.read() as conn:
+            assert event_repo.first_broken(conn) == 3  # the event after the gap no longer follows
+    finally:
+        db.dispose()
