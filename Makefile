@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_prediction_log.py
 	$(BIN)/python bench/bench_serving.py
 	$(BIN)/python bench/bench_monitoring.py
+	$(BIN)/python bench/bench_lifecycle.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
