@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from modelsteward.domain.lifecycle import (
     GateCheck,
@@ -29,6 +29,7 @@ from modelsteward.domain.monitoring import (
 )
 from modelsteward.domain.records import (
     Alias,
+    AuditCheck,
     Dataset,
     Deployment,
     DeploymentRevision,
@@ -488,6 +489,22 @@ class LocalSteward(Steward):
 
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
         return self.lifecycles.grants(principal)
+
+    def verify_audit(self) -> AuditCheck:
+        from modelsteward.governance.audit import AuditService
+
+        return AuditService(self.db).verify()
+
+    def export_audit(self, out: IO[str], *, after: int = 0) -> int:
+        from modelsteward.governance.audit import AuditService
+
+        return AuditService(self.db).export(out, after=after)
+
+    def audit_lines(self, *, after: int = 0) -> Iterator[str]:
+        """The trail as JSON Lines, one event at a time (what the API streams)."""
+        from modelsteward.governance.audit import AuditService
+
+        return AuditService(self.db).lines(after=after)
 
     def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
         assert self.lifecycles.jobs is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from modelsteward.domain.lifecycle import (
     GateCheck,
@@ -29,6 +29,7 @@ from modelsteward.domain.monitoring import (
 )
 from modelsteward.domain.records import (
     Alias,
+    AuditCheck,
     BusinessKPI,
     Dataset,
     Deployment,
@@ -588,6 +589,14 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
         """The newest audit events, optionally for one model."""
+
+    @abc.abstractmethod
+    def verify_audit(self) -> AuditCheck:
+        """Check the audit trail's hash chain from its first event; names the first broken one."""
+
+    @abc.abstractmethod
+    def export_audit(self, out: IO[str], *, after: int = 0) -> int:
+        """Write the trail (events after sequence ``after``) as JSON Lines with their hashes; returns the count."""
 
     def close(self) -> None:  # noqa: B027 - a no-op by default; bodies with connections override it
         """Release connections; the object must not be used afterwards."""

@@ -12,6 +12,7 @@ from modelsteward.api.payloads import frame_from_json, frame_to_records
 from modelsteward.catalog.registration import from_manifest
 from modelsteward.domain.records import (
     Alias,
+    AuditCheck,
     Dataset,
     Event,
     Lineage,
@@ -198,6 +199,18 @@ def list_all_versions(
 @router.get("/datasets/{content_hash}", response_model=Dataset, summary="A data set's fingerprint")
 def get_dataset(st: Reader, content_hash: str) -> Dataset:
     return st.get_dataset(content_hash)
+
+
+@router.get("/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain")
+def verify_audit(st: Reader) -> Any:
+    return st.verify_audit()
+
+
+@router.get("/audit/export", summary="The audit trail as JSON Lines (for a SIEM), oldest first")
+def export_audit(st: Reader, after: Annotated[int, Query(ge=0)] = 0) -> Any:
+    from fastapi.responses import StreamingResponse
+
+    return StreamingResponse(st.audit_lines(after=after), media_type="application/x-ndjson")
 
 
 @router.get("/events", response_model=list[Event], summary="The newest audit events")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelsteward.cli import (  # noqa: F401 - importing a module registers its commands
     commands_alerts,
+    commands_audit,
     commands_deployments,
     commands_lifecycle,
     commands_models,

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -37,6 +37,7 @@ from modelsteward.domain.monitoring import (
 )
 from modelsteward.domain.records import (
     Alias,
+    AuditCheck,
     Dataset,
     Deployment,
     DeploymentRevision,
@@ -106,17 +107,22 @@ class RemoteSteward(Steward):
                 f"cannot reach the Model Steward server at {self.url}: {e}", details={"url": self.url}
             ) from e
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                raise error_from_dict(body["error"])
-            raise RemoteError(
-                f"the server answered {response.status_code} to {method} {path}",
-                details={"status": response.status_code},
-            )
+            self._raise(response)
         return response
+
+    def _raise(self, response: httpx.Response) -> None:
+        """The server's error as the StewardError it names (the body ``{"error": {...}}``)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            raise error_from_dict(body["error"])
+        request = response.request
+        raise RemoteError(
+            f"the server answered {response.status_code} to {request.method} {request.url.path}",
+            details={"status": response.status_code},
+        )
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
@@ -537,6 +543,26 @@ class RemoteSteward(Steward):
         if model is not None:
             params["model"] = model
         return [Event.model_validate(e) for e in self._json("GET", "/api/v1/events", params=params)]
+
+    def verify_audit(self) -> AuditCheck:
+        return AuditCheck.model_validate(self._json("GET", "/api/v1/audit/verify"))
+
+    def export_audit(self, out: IO[str], *, after: int = 0) -> int:
+        count = 0
+        try:
+            with self._http.stream("GET", "/api/v1/audit/export", params={"after": after}) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise(response)
+                for line in response.iter_lines():
+                    if line:
+                        out.write(line + "\n")
+                        count += 1
+        except httpx.TransportError as e:
+            raise StoreUnavailable(
+                f"cannot reach the Model Steward server at {self.url}: {e}", details={"url": self.url}
+            ) from e
+        return count
 
     def close(self) -> None:
         self._http.close()

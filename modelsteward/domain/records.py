@@ -242,6 +242,17 @@ class Event(Record):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class AuditCheck(Record):
+    """The audit trail's verification: does every event follow from its content and the one before?"""
+
+    ok: bool
+    events: int = Field(description="events checked")
+    written: int = Field(description="events the store says were written")
+    first_broken: int | None = Field(default=None, description="sequence number of the first broken event")
+    message: str
+    checked_at: datetime
+
+
 class DeploymentSpec(Record):
     """A route set: who answers a deployment's requests, who is tried beside it, who only listens.
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from modelsteward.domain.records import Event
 from modelsteward.store.catalog_repo import now, utc
-from modelsteward.store.tables import catalog_state, events
+from modelsteward.store.tables import GENESIS_HASH, catalog_state, events
 
 _GENERATION = sa.select(catalog_state.c.generation).where(catalog_state.c.id == 1)
 
@@ -141,24 +142,46 @@ def events_after(conn: Connection, seq: int, *, actions: tuple[str, ...], limit:
     ]  # fmt: skip
 
 
-def first_broken(conn: Connection, *, batch: int = 5000) -> int | None:
-    """The sequence number of the first event whose hash does not follow from its content and the
-    event before it (an edit, a deletion, a reordering), or None when the whole chain holds."""
-    previous, last_seq = None, 0
+def _body(r: Row[Any]) -> dict[str, Any]:
+    return {"seq": r.seq, "at": utc(r.at).isoformat(), "actor": r.actor, "action": r.action, "model": r.model,
+            "version": r.version, "details": r.details or {}}  # fmt: skip
+
+
+def verify_chain(conn: Connection, *, batch: int = 5000) -> tuple[int, int | None, str]:
+    """Walk the trail from the first event: returns (events checked, the sequence number of the first
+    broken event or None, why). An edited event no longer hashes to its stored hash; a deleted one
+    leaves a gap; a reordering breaks the link to the event before; deleting the newest ones leaves
+    the recorded head behind."""
+    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     while True:
-        rows = conn.execute(sa.select(events).where(events.c.seq > last_seq).order_by(events.c.seq).limit(batch)).all()
+        rows = conn.execute(
+            sa.select(events).where(events.c.seq >= expected_seq).order_by(events.c.seq).limit(batch)
+        ).all()
         for r in rows:
-            body = {"seq": r.seq, "at": utc(r.at).isoformat(), "actor": r.actor, "action": r.action,
-                    "model": r.model, "version": r.version, "details": r.details or {}}  # fmt: skip
-            expected_prev = previous if previous is not None else r.prev_hash if r.seq == 1 else None
-            if (previous is not None and r.prev_hash != previous) or r.seq != last_seq + 1:
-                return int(r.seq)
-            if expected_prev is None or _event_hash(r.prev_hash, body) != r.hash:
-                return int(r.seq)
-            previous, last_seq = r.hash, int(r.seq)
+            if r.seq != expected_seq:
+                return checked, expected_seq, f"event {expected_seq} is missing (the next one is {r.seq})"
+            if r.prev_hash != expected_prev:
+                return checked, int(r.seq), f"event {r.seq} does not follow the event before it"
+            if _event_hash(r.prev_hash, _body(r)) != r.hash:
+                return checked, int(r.seq), f"event {r.seq} was changed after it was written"
+            expected_prev, expected_seq, checked = r.hash, expected_seq + 1, checked + 1
         if len(rows) < batch:
-            head = conn.execute(sa.select(catalog_state.c.head_hash).where(catalog_state.c.id == 1)).scalar()
-            return None if previous is None or head == previous else last_seq + 1
+            break
+    state = conn.execute(sa.select(catalog_state.c.generation, catalog_state.c.head_hash)).one()
+    if int(state.generation) >= expected_seq or state.head_hash != expected_prev:
+        return checked, expected_seq, f"the trail ends at event {expected_seq - 1}, but {state.generation} were written"
+    return checked, None, f"{checked} events, each following from the one before"
+
+
+def iter_events(conn: Connection, *, after: int = 0, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every event after sequence ``after`` with its chain hashes, oldest first (for a SIEM)."""
+    while True:
+        rows = conn.execute(sa.select(events).where(events.c.seq > after).order_by(events.c.seq).limit(batch)).all()
+        for r in rows:
+            yield {**_body(r), "prev_hash": r.prev_hash, "hash": r.hash}
+            after = int(r.seq)
+        if len(rows) < batch:
+            return
 
 
 def generation(conn: Connection) -> int:

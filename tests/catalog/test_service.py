@@ -77,6 +77,14 @@ def test_the_event_trail_is_hash_chained(backend: Settings) -> None:
     for earlier, later in zip(rows, rows[1:], strict=False):
         assert later.prev_hash == earlier.hash
     assert head == rows[-1].hash
+    st.deploy("scoring", "m@production")
+    st.put_monitor("m-drift", {"target": {"deployment": "scoring"}, "checks": [{"drift": {}}]})
+    st.run_monitor("m-drift")  # figures with floats and nested details: they must hash the same once stored
+    check = st.verify_audit()
+    assert check.ok and check.events == check.written >= 5, check
+    with st.db.write() as conn:
+        conn.execute(sa.text("UPDATE events SET actor = 'mallory' WHERE seq = 2"))
+    assert st.verify_audit().first_broken == 2
     st.close()
 
 

@@ -23,17 +23,17 @@ def test_single_and_batched_appends_form_one_chain_that_detects_edits(tmp_path: 
             event_repo.append_event(conn, actor="ann", action="alias.set", model="m", version=1)
         assert last == 3
         with db.read() as conn:
-            assert event_repo.first_broken(conn) is None
+            assert event_repo.verify_chain(conn)[:2] == (4, None)
             seqs = [e.seq for e in event_repo.list_events(conn)]
         assert sorted(seqs) == [1, 2, 3, 4]
         with db.write() as conn:
             conn.execute(sa.text("UPDATE events SET actor = 'mallory' WHERE seq = 3"))
         with db.read() as conn:
-            assert event_repo.first_broken(conn) == 3
+            assert event_repo.verify_chain(conn)[1:] == (3, "event 3 was changed after it was written")
         with db.write() as conn:
             conn.execute(sa.text("UPDATE events SET actor = 'eve' WHERE seq = 3"))
             conn.execute(sa.text("DELETE FROM events WHERE seq = 2"))
         with db.read() as conn:
-            assert event_repo.first_broken(conn) == 3  # the event after the gap no longer follows
+            assert event_repo.verify_chain(conn)[1:] == (2, "event 2 is missing (the next one is 3)")
     finally:
         db.dispose()

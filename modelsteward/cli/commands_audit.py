@@ -1,0 +1,53 @@
+"""``steward audit``: check the tamper-evident trail and export it for a SIEM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelsteward.cli.common import DataDir, JsonOut, Token, Url, app, console, handle_errors, open_steward, print_json
+
+audit_app = typer.Typer(help="The audit trail: verify its hash chain, export it.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@handle_errors
+def verify(as_json: JsonOut = False, data_dir: DataDir = None, url: Url = None, token: Token = None) -> None:
+    """Check that every event follows from its content and the one before; exits 1 and names the first
+    broken event when one was edited, deleted or moved."""
+    with open_steward(data_dir, url, token) as st:
+        check = st.verify_audit()
+    if as_json:
+        print_json(check)
+    elif check.ok:
+        console.print(f"[green]the audit trail holds[/]: {check.message}", highlight=False)
+    else:
+        console.print(f"[bold red]the audit trail is broken[/] at event {check.first_broken}: {check.message}",
+                      highlight=False)  # fmt: skip
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+@handle_errors
+def export(
+    out: Annotated[Path | None, typer.Option("--out", help="a .jsonl file (default: standard output)")] = None,
+    after: Annotated[int, typer.Option("--after", min=0, help="only events after this sequence number")] = 0,
+    data_dir: DataDir = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Write the trail as JSON Lines, oldest first, each event with its chain hashes (for a SIEM)."""
+    with open_steward(data_dir, url, token) as st:
+        if out is None:
+            st.export_audit(sys.stdout, after=after)
+            return
+        partial = out.with_name(out.name + ".partial")
+        with partial.open("w", encoding="utf-8") as f:
+            count = st.export_audit(f, after=after)
+        partial.replace(out)  # a reader never sees half an export
+    console.print(f"{count} event(s) written to {out}", highlight=False)

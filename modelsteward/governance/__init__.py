@@ -1,0 +1,1 @@
+"""Governance: the audit trail's verification and export (identities, compliance and reports follow)."""
