@@ -38,8 +38,11 @@ from modelsteward.domain.records import (
     Lineage,
     ModelPage,
     ModelVersion,
+    NewToken,
+    Principal,
     RegisteredModel,
     Signature,
+    TokenInfo,
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef
@@ -110,8 +113,11 @@ class LocalSteward(Steward):
             dask_scheduler=settings.dask_scheduler,
             before_run=self.flush_logs,
         )
+        from modelsteward.governance.identity import IdentityService
         from modelsteward.lifecycle.engine import LifecycleService
         from modelsteward.lifecycle.jobs import JobRunner
+
+        self.identities = IdentityService(self.db)
         from modelsteward.serving.prediction_log import default_worker_name
 
         jobs = JobRunner(
@@ -489,6 +495,28 @@ class LocalSteward(Steward):
 
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
         return self.lifecycles.grants(principal)
+
+    def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
+        return self.identities.create_principal(name, kind=kind, display_name=display_name, actor=self.actor)
+
+    def list_users(self) -> list[Principal]:
+        return self.identities.list_principals()
+
+    def disable_user(self, name: str) -> None:
+        self.identities.disable(name, actor=self.actor)
+
+    def create_token(self, principal: str, *, name: str = "default", expires_in: str | None = "90d") -> NewToken:
+        return self.identities.create_token(principal, name=name, expires_in=expires_in, actor=self.actor)
+
+    def list_tokens(self, principal: str | None = None) -> list[TokenInfo]:
+        return self.identities.list_tokens(principal)
+
+    def revoke_token(self, token_id: int) -> None:
+        self.identities.revoke_token(token_id, actor=self.actor)
+
+    def authenticate(self, token: str) -> str:
+        """The principal an API token speaks for (what the server does with each request's token)."""
+        return self.identities.authenticate(token)
 
     def verify_audit(self) -> AuditCheck:
         from modelsteward.governance.audit import AuditService

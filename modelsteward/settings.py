@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +46,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="bearer token the server demands for every change (STEWARD_API_TOKEN)"
     )
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description="required: every request needs a token; auto: required unless the server binds a loopback "
+        "address; off: only changes need STEWARD_API_TOKEN when one is set (STEWARD_AUTH)",
+    )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     dask_scheduler: str | None = Field(
@@ -59,6 +65,11 @@ class Settings(BaseSettings):
         default=None, description="set by the engine in a retraining job's process: versions it registers carry it"
     )
     debug: bool = False
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _no_empty_token(cls, value: object) -> object:
+        return None if value in ("", None) else value  # STEWARD_API_TOKEN= means no token, not an empty one
 
     def job_environment(self) -> dict[str, str]:
         """The variables a child process needs to open the same store (database, artifacts, logs)."""
@@ -86,6 +97,21 @@ class Settings(BaseSettings):
 
     def resolved_feedback_url(self) -> str:
         return self.feedback_url or str((self.data_dir / "feedback").resolve())
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request must carry a token: always with ``auth: required``; with ``auto``, when
+        the server listens on anything but a loopback address."""
+        if self.auth != "auto":
+            return self.auth == "required"
+        import ipaddress
+
+        if self.host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return True
 
     @property
     def uses_embedded_database(self) -> bool:

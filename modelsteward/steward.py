@@ -40,8 +40,11 @@ from modelsteward.domain.records import (
     ModelPage,
     ModelUpdate,
     ModelVersion,
+    NewToken,
+    Principal,
     RegisteredModel,
     Resources,
+    TokenInfo,
     VersionSummary,
 )
 from modelsteward.errors import InvalidArgument
@@ -589,6 +592,29 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
         """The newest audit events, optionally for one model."""
+
+    # -- identities ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
+        """A user or (``kind="service"``) a service account, who can then hold tokens and roles."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[Principal]: ...
+
+    @abc.abstractmethod
+    def disable_user(self, name: str) -> None:
+        """Its tokens stop working at once (within seconds on every worker)."""
+
+    @abc.abstractmethod
+    def create_token(self, principal: str, *, name: str = "default", expires_in: str | None = "90d") -> NewToken:
+        """An API token for ``principal``; ``token`` is shown this once and stored only as a hash."""
+
+    @abc.abstractmethod
+    def list_tokens(self, principal: str | None = None) -> list[TokenInfo]: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: int) -> None: ...
 
     @abc.abstractmethod
     def verify_audit(self) -> AuditCheck:

@@ -15,6 +15,7 @@ from modelsteward import __version__
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
 from modelsteward.api.routes_deployments import router as deployments_router
+from modelsteward.api.routes_identity import router as identity_router
 from modelsteward.api.routes_inference import FastInference
 from modelsteward.api.routes_inference import router as inference_router
 from modelsteward.api.routes_lifecycle import router as lifecycle_router
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     app.include_router(inference_router)
     app.include_router(monitoring_router)
     app.include_router(lifecycle_router)
+    app.include_router(identity_router)
     if demo or settings.demo:
         from modelsteward.api.routes_demo import router as demo_router
 
@@ -119,7 +121,7 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
             "database": steward.db.safe_url,
             "artifact_store": steward.catalog.artifacts.url,
             "kinds": kind_names(),
-            "auth": "token" if settings.api_token is not None else "none",
+            "auth": "required" if settings.auth_required else ("token" if settings.api_token is not None else "none"),
         }
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, max_upload_bytes=settings.max_upload_bytes)

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelsteward import __version__
-from modelsteward.errors import InvalidArgument, PayloadTooLarge, StewardError
+from modelsteward.api.deps import authenticate, bearer
+from modelsteward.errors import InvalidArgument, PayloadTooLarge, StewardError, Unauthenticated
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.protocols import (
     decode_json_request,
@@ -37,6 +38,15 @@ JSON = "application/json"
 
 
 def _steward(request: Request) -> LocalSteward:
+    """The facade for inference, feedback and model metadata; with a valid token when the server demands one
+    (health probes and /metrics do not go through here)."""
+    settings = request.app.state.settings
+    if settings.auth_required:
+        token = bearer(request.headers.get("authorization"))
+        if token is None:
+            raise Unauthenticated("this server requires a token: send 'Authorization: Bearer <token>'",
+                                  details={"header": "authorization"})  # fmt: skip
+        authenticate(request.app.state.steward, settings, token)
     return request.app.state.steward
 
 
@@ -155,6 +165,13 @@ class FastInference:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str, protocol: str) -> None:
         started = time.perf_counter()
         try:
+            settings = self.state.settings
+            if settings.auth_required:  # applications call with a service account's token
+                token = bearer(next((v.decode() for k, v in scope["headers"] if k == b"authorization"), None))
+                if token is None:
+                    raise Unauthenticated("this server requires a token: send 'Authorization: Bearer <token>'",
+                                          details={"header": "authorization"})  # fmt: skip
+                authenticate(self.steward, settings, token)
             body = await _read_body(receive, self.max_bytes)
             if protocol == "v2":
                 length = next(

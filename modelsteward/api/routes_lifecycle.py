@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelsteward.api.deps import Reader, Writer
+from modelsteward.api.deps import Admin, Reader, Writer
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -143,12 +143,12 @@ def list_grants(st: Reader, principal: str | None = None) -> Any:
 
 
 @router.post("/roles", response_model=RoleGrant, summary="Grant a role (globally, for a model or a business unit)")
-def grant_role(st: Writer, request: GrantRequest) -> Any:
+def grant_role(st: Admin, request: GrantRequest) -> Any:
     return st.grant_role(request.principal, request.role, model=request.model, business_unit=request.business_unit)
 
 
 @router.post("/roles/revoke", status_code=204, summary="Revoke a role grant")
-def revoke_role(st: Writer, request: GrantRequest) -> None:
+def revoke_role(st: Admin, request: GrantRequest) -> None:
     st.revoke_role(request.principal, request.role, model=request.model, business_unit=request.business_unit)
 
 

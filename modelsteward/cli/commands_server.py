@@ -20,6 +20,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _has_tokens(settings: Any) -> bool:
+    from modelsteward.local_steward import LocalSteward
+
+    with LocalSteward(settings=settings) as st:
+        return any(t.revoked_at is None for t in st.list_tokens())
+
+
 @app.command("up")
 @handle_errors
 def up(
@@ -34,6 +41,14 @@ def up(
             help="serve changes without a token on a non-loopback address (not for production)",
         ),
     ] = False,
+    auth: Annotated[
+        str,
+        typer.Option(
+            "--auth",
+            envvar="STEWARD_AUTH",
+            help="required: every request needs a token; auto: required unless bound to a loopback address; off",
+        ),
+    ] = "auto",
     workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes sharing the store")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
@@ -44,15 +59,25 @@ def up(
     from modelsteward.local_steward import LocalSteward
     from modelsteward.settings import Settings
 
-    overrides: dict[str, object] = {"host": host, "port": port, "demo": demo}
+    if auth not in ("auto", "required", "off"):
+        raise InvalidArgument(f"--auth must be auto, required or off, not {auth!r}", details={"field": "auth"})
+    overrides: dict[str, object] = {"host": host, "port": port, "demo": demo, "auth": auth}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    if not _is_loopback(host) and settings.api_token is None and not allow_unauthenticated:
+    if allow_unauthenticated:
+        settings = settings.model_copy(update={"auth": "off"})
+    if not _is_loopback(host) and not settings.auth_required and settings.api_token is None:
         raise InvalidArgument(
-            f"refusing to serve on {host} without authentication: set STEWARD_API_TOKEN "
-            "(or pass --allow-unauthenticated on a trusted network)",
+            f"refusing to serve on {host} without authentication: keep --auth auto or required and set "
+            "STEWARD_API_TOKEN for the first admin (or pass --allow-unauthenticated on a trusted network)",
             details={"field": "host"},
+        )
+    if settings.auth_required and settings.api_token is None and not _has_tokens(settings):
+        raise InvalidArgument(
+            "every request will need a token, and there is none yet: set STEWARD_API_TOKEN (the bootstrap "
+            "admin's token), or create a user and a token first (steward users create; steward tokens create)",
+            details={"field": "auth"},
         )
     steward = LocalSteward(settings=settings)
     if demo:
@@ -87,6 +112,7 @@ def _run_workers(settings: Any, *, workers: int, log_level: str) -> None:
 
     os.environ["STEWARD_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["STEWARD_DEMO"] = "true" if settings.demo else "false"
+    os.environ["STEWARD_HOST"], os.environ["STEWARD_AUTH"] = settings.host, settings.auth  # the workers' auth
     for key in ("database_url", "artifact_url", "inference_url", "feedback_url"):
         value = getattr(settings, key)
         if value:

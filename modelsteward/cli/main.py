@@ -6,6 +6,7 @@ from modelsteward.cli import (  # noqa: F401 - importing a module registers its 
     commands_alerts,
     commands_audit,
     commands_deployments,
+    commands_identity,
     commands_lifecycle,
     commands_models,
     commands_monitoring,

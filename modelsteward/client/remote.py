@@ -45,7 +45,10 @@ from modelsteward.domain.records import (
     Lineage,
     ModelPage,
     ModelVersion,
+    NewToken,
+    Principal,
     RegisteredModel,
+    TokenInfo,
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef, check_name
@@ -543,6 +546,27 @@ class RemoteSteward(Steward):
         if model is not None:
             params["model"] = model
         return [Event.model_validate(e) for e in self._json("GET", "/api/v1/events", params=params)]
+
+    def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
+        body = {"name": name, "kind": kind, "display_name": display_name}
+        return Principal.model_validate(self._json("POST", "/api/v1/users", json=body))
+
+    def list_users(self) -> list[Principal]:
+        return [Principal.model_validate(x) for x in self._json("GET", "/api/v1/users")]
+
+    def disable_user(self, name: str) -> None:
+        self._request("POST", f"/api/v1/users/{name}/disable")
+
+    def create_token(self, principal: str, *, name: str = "default", expires_in: str | None = "90d") -> NewToken:
+        body = {"principal": principal, "name": name, "expires_in": expires_in}
+        return NewToken.model_validate(self._json("POST", "/api/v1/tokens", json=body))
+
+    def list_tokens(self, principal: str | None = None) -> list[TokenInfo]:
+        params = {"principal": principal} if principal is not None else {}
+        return [TokenInfo.model_validate(x) for x in self._json("GET", "/api/v1/tokens", params=params)]
+
+    def revoke_token(self, token_id: int) -> None:
+        self._request("DELETE", f"/api/v1/tokens/{int(token_id)}")
 
     def verify_audit(self) -> AuditCheck:
         return AuditCheck.model_validate(self._json("GET", "/api/v1/audit/verify"))

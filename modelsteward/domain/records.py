@@ -242,6 +242,36 @@ class Event(Record):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class Principal(Record):
+    """A user or a service account: who an API token speaks for."""
+
+    name: str
+    kind: Literal["user", "service"]
+    display_name: str = ""
+    disabled: bool = False
+    created_by: str | None = None
+    created_at: datetime
+
+
+class TokenInfo(Record):
+    """An API token as listings show it: never its secret."""
+
+    id: int
+    principal: str
+    name: str
+    created_by: str | None = None
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class NewToken(TokenInfo):
+    """A token just created: ``token`` is the secret, shown this once and stored only as a hash."""
+
+    token: str
+
+
 class AuditCheck(Record):
     """The audit trail's verification: does every event follow from its content and the one before?"""
 

@@ -386,3 +386,33 @@ lifecycle_marks = sa.Table(
     sa.Column("seq", sa.BigInteger),
     sa.Column("at", TS),
 )
+
+# -- identities ---------------------------------------------------------------------------------------
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+# API tokens: only a SHA-256 of each secret is kept (the secret is shown once, at creation).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("principal", sa.String(256), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_by", sa.String(256)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS),
+    sa.Column("revoked_at", TS),
+    sa.Column("last_used_at", TS),
+)
+sa.Index("ix_api_tokens_principal", api_tokens.c.principal)
