@@ -31,6 +31,7 @@ from modelsteward.domain.records import (
     Alias,
     AuditCheck,
     Dataset,
+    DebtReport,
     Deployment,
     DeploymentRevision,
     DeploymentSpec,
@@ -46,6 +47,7 @@ from modelsteward.domain.records import (
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef
+from modelsteward.errors import InvalidArgument
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
@@ -517,6 +519,57 @@ class LocalSteward(Steward):
     def authenticate(self, token: str) -> str:
         """The principal an API token speaks for (what the server does with each request's token)."""
         return self.identities.authenticate(token)
+
+    def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
+        from datetime import UTC, datetime
+
+        from modelsteward.domain.monitoring import parse_duration
+        from modelsteward.governance.debt import DebtFacts, assess
+
+        now = datetime.now(UTC)
+        try:
+            limits = parse_duration(max_age), parse_duration(stale_after)
+        except ValueError as e:
+            raise InvalidArgument(str(e), details={"field": "max_age"}) from e
+        models = [self.catalog.get_model(model)] if model else self.catalog.search_models(limit=None).items
+        watching: dict[str, list[str]] = {}
+        for monitor in self.monitors.list():
+            for name in self.lifecycles.models_of_monitor(monitor.name):
+                watching.setdefault(name, []).append(monitor.name)
+        rule_monitor = {r.rule.name: r.rule.monitor for r in self.alerts.list_rules()}
+        open_alerts = [a for a in self.alerts.list_alerts(limit=10_000) if a.status != "resolved"]
+        debts = []
+        for m in models:
+            production = next((a for a in self.catalog.list_aliases(m.name) if a.alias == "production"), None)
+            mine = watching.get(m.name, [])
+            latest = self.monitors.latest(mine)
+            runs = self.lifecycles.list_runs(model=m.name, limit=20)
+            overdue = []
+            for run in runs:
+                if run.status == "waiting_approval":
+                    defn, _ = self.lifecycles.governed(m.name)
+                    sla = (
+                        defn.transition(run.transition).sla
+                        if run.transition in {t.label for t in defn.transitions}
+                        else None
+                    )
+                    if sla is not None and now - run.created_at > parse_duration(sla):
+                        overdue.append(run.transition)
+            facts = DebtFacts(
+                model=m.name,
+                owner=m.owner,
+                production_version=production.version if production else None,
+                production_since=production.updated_at if production else None,
+                monitors=mine,
+                last_result_at=max((v[1] for v in latest.values()), default=None),
+                open_alerts=[a.title for a in open_alerts if rule_monitor.get(a.rule) in mine],
+                failed_run=runs[0].transition if runs and runs[0].status == "failed" else None,
+                overdue_runs=overdue,
+            )
+            debts.append(assess(facts, now=now, max_age=limits[0], stale_after=limits[1]))
+        debts.sort(key=lambda d: (-d.score, d.model))
+        return DebtReport(models=debts, total=sum(d.score for d in debts),
+                          with_debt=sum(1 for d in debts if d.score), checked_at=now)  # fmt: skip
 
     def verify_audit(self) -> AuditCheck:
         from modelsteward.governance.audit import AuditService

@@ -32,6 +32,7 @@ from modelsteward.domain.records import (
     AuditCheck,
     BusinessKPI,
     Dataset,
+    DebtReport,
     Deployment,
     DeploymentRevision,
     DeploymentSpec,
@@ -615,6 +616,12 @@ class Steward(abc.ABC):
 
     @abc.abstractmethod
     def revoke_token(self, token_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
+        """Model debt per model, worst first: in production without a monitor, monitors that stopped running,
+        open alerts, failing gates, approvals past their SLA, a production version older than ``max_age``,
+        no owner."""
 
     @abc.abstractmethod
     def verify_audit(self) -> AuditCheck:

@@ -14,6 +14,7 @@ from modelsteward.domain.records import (
     Alias,
     AuditCheck,
     Dataset,
+    DebtReport,
     Event,
     Lineage,
     ModelPage,
@@ -199,6 +200,11 @@ def list_all_versions(
 @router.get("/datasets/{content_hash}", response_model=Dataset, summary="A data set's fingerprint")
 def get_dataset(st: Reader, content_hash: str) -> Dataset:
     return st.get_dataset(content_hash)
+
+
+@router.get("/debt", response_model=DebtReport, summary="Model debt per model, worst first, and for the catalog")
+def model_debt(st: Reader, model: str | None = None, max_age: str = "180d", stale_after: str = "2d") -> Any:
+    return st.model_debt(model, max_age=max_age, stale_after=stale_after)
 
 
 @router.get("/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain")

@@ -1,4 +1,4 @@
-"""``steward audit``: check the tamper-evident trail and export it for a SIEM."""
+"""``steward audit`` (check the tamper-evident trail, export it for a SIEM) and ``steward debt``."""
 
 from __future__ import annotations
 
@@ -51,3 +51,28 @@ def export(
             count = st.export_audit(f, after=after)
         partial.replace(out)  # a reader never sees half an export
     console.print(f"{count} event(s) written to {out}", highlight=False)
+
+
+@app.command("debt")
+@handle_errors
+def debt(
+    model: Annotated[str | None, typer.Argument(help="one model (default: the whole catalog)")] = None,
+    max_age: Annotated[str, typer.Option("--max-age", help="retraining is overdue after this long")] = "180d",
+    as_json: JsonOut = False,
+    data_dir: DataDir = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Model debt, worst first: unmonitored or unwatched production models, open alerts, failing gates,
+    overdue approvals and retraining, missing owners."""
+    from modelsteward.cli.common import table
+
+    with open_steward(data_dir, url, token) as st:
+        report = st.model_debt(model, max_age=max_age)
+    if as_json:
+        return print_json(report)
+    rows = [[d.model, d.score, "yes" if d.in_production else "", "; ".join(f.message for f in d.flags)]
+            for d in report.models if d.score or model]  # fmt: skip
+    table(f"model debt: {report.total} points on {report.with_debt} of {len(report.models)} model(s)",
+          ["model", "score", "in production", "why"], rows)  # fmt: skip
+    return None

@@ -39,6 +39,7 @@ from modelsteward.domain.records import (
     Alias,
     AuditCheck,
     Dataset,
+    DebtReport,
     Deployment,
     DeploymentRevision,
     Event,
@@ -567,6 +568,12 @@ class RemoteSteward(Steward):
 
     def revoke_token(self, token_id: int) -> None:
         self._request("DELETE", f"/api/v1/tokens/{int(token_id)}")
+
+    def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
+        params: dict[str, Any] = {"max_age": max_age, "stale_after": stale_after}
+        if model is not None:
+            params["model"] = model
+        return DebtReport.model_validate(self._json("GET", "/api/v1/debt", params=params))
 
     def verify_audit(self) -> AuditCheck:
         return AuditCheck.model_validate(self._json("GET", "/api/v1/audit/verify"))

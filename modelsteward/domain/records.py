@@ -393,3 +393,30 @@ class ModelUpdate(Record):
         if isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
         return value
+
+
+class DebtFlag(Record):
+    """One reason a model carries debt, with its weight in the model's score."""
+
+    code: Literal[
+        "unmonitored", "stale_monitoring", "open_alert", "failing_gates", "overdue_review", "overdue_retraining",
+        "no_owner",
+    ]  # fmt: skip
+    message: str
+    weight: int
+
+
+class ModelDebt(Record):
+    model: str
+    score: int
+    in_production: bool
+    flags: list[DebtFlag] = Field(default_factory=list)
+
+
+class DebtReport(Record):
+    """Model debt per model and for the catalog: what is in production unwatched, overdue or failing."""
+
+    models: list[ModelDebt]
+    total: int
+    with_debt: int
+    checked_at: datetime

@@ -787,7 +787,7 @@ class LifecycleService:
             if spec.kpi is not None and spec.scope is not None:
                 models |= self._models_of_scope(spec.scope)
         if watched is not None:
-            models |= self._models_of_monitor(watched)
+            models |= self.models_of_monitor(watched)
         started = 0
         for model in sorted(models):
             with self.db.read(single_statement=True) as conn:
@@ -830,7 +830,7 @@ class LifecycleService:
                 log.warning("%s: %s/%s not moved by %s: %s", trigger, model, p.version, t.label, e.message)
         return started
 
-    def _models_of_monitor(self, name: str) -> set[str]:
+    def models_of_monitor(self, name: str) -> set[str]:
         target = self.monitors.target_of(name)
         if not target:
             return set()
