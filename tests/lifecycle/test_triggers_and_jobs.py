@@ -195,7 +195,12 @@ def test_a_failing_job_fails_the_run_keeps_the_champion_and_alerts(st: Any, inbo
     run = next(r for r in st.lifecycle_runs(model="risk") if r.transition == "retrain")
     assert run.status == "failed" and f"retraining job {job.id} failed" in (run.error or "")
     assert st.get_version("risk@production").version == 1
-    titles = [a.title for a in st.list_alerts()]
+    deadline = time.monotonic() + 30  # the job's thread raises the alerts right after it ends the run
+    while time.monotonic() < deadline:
+        titles = [a.title for a in st.list_alerts()]
+        if any("could not move production -> production" in t for t in titles):
+            break
+        time.sleep(0.1)
     assert any("retraining job" in t and "failed" in t for t in titles)
     assert any("could not move production -> production" in t for t in titles)
 
