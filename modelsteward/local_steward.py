@@ -498,6 +498,10 @@ class LocalSteward(Steward):
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
         return self.lifecycles.grants(principal)
 
+    def has_role(self, principal: str, role: str, *, model: str | None = None) -> bool:
+        """Does ``principal`` hold ``role`` globally, for ``model`` or for its business unit?"""
+        return self.lifecycles.has_role(principal, role, model=model)
+
     def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
         return self.identities.create_principal(name, kind=kind, display_name=display_name, actor=self.actor)
 

@@ -66,7 +66,7 @@ def get_admin(request: Request) -> LocalSteward:
     settings = request.app.state.settings
     if not (settings.auth_required or settings.api_token is not None):
         return writer
-    if writer.actor == ADMIN_TOKEN_ACTOR or writer.lifecycles.has_role(writer.actor, "admin"):
+    if writer.actor == ADMIN_TOKEN_ACTOR or writer.has_role(writer.actor, "admin"):
         return writer
     raise Forbidden(f"{writer.actor} is not an admin: users, tokens and roles are administered by admins",
                     details={"user": writer.actor, "role": "admin"})  # fmt: skip

@@ -143,6 +143,8 @@ class FastInference:
         self.steward = steward
         self.metrics = metrics
         self.max_bytes = max_bytes
+        # decided once: the per-request path only reads a boolean
+        self.auth_required = bool(app.state.settings.auth_required)  # type: ignore[attr-defined]
 
     @property
     def state(self) -> Any:
@@ -165,13 +167,12 @@ class FastInference:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str, protocol: str) -> None:
         started = time.perf_counter()
         try:
-            settings = self.state.settings
-            if settings.auth_required:  # applications call with a service account's token
+            if self.auth_required:  # applications call with a service account's token
                 token = bearer(next((v.decode() for k, v in scope["headers"] if k == b"authorization"), None))
                 if token is None:
                     raise Unauthenticated("this server requires a token: send 'Authorization: Bearer <token>'",
                                           details={"header": "authorization"})  # fmt: skip
-                authenticate(self.steward, settings, token)
+                authenticate(self.steward, self.state.settings, token)
             body = await _read_body(receive, self.max_bytes)
             if protocol == "v2":
                 length = next(

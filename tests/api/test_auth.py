@@ -118,3 +118,29 @@ def test_auth_is_required_by_default_off_loopback(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path, host="0.0.0.0").auth_required is True
     assert Settings(data_dir=tmp_path, host="10.1.2.3", auth="off").auth_required is False
     assert Settings(data_dir=tmp_path, auth="required").auth_required is True
+
+
+def test_the_inference_fast_path_demands_the_token_too(tmp_path: Path, numeric_model: Any) -> None:
+    from modelsteward.api.app import create_server
+
+    model, X = numeric_model
+    settings = Settings(data_dir=tmp_path, auth="required", api_token=SecretStr(ADMIN), tune_gc=False)
+    server = create_server(settings)
+    steward = server.state.steward
+    steward.register_model("risk", model, input_example=X.head())
+    steward.deploy("risk", "risk/1")
+    steward.create_user("app", kind="service")
+    token = steward.create_token("app").token
+    body = {"instances": X.head(1).to_dict(orient="records")}
+    with TestClient(server) as client:
+        refused = client.post("/api/v1/deployments/risk/predict", json=body)
+        assert refused.status_code == 401 and _error(refused)["code"] == "unauthenticated"
+        forged = client.post(
+            "/v2/models/risk/infer", json={"inputs": []}, headers={"authorization": "Bearer stw_1_x" * 3}
+        )
+        assert forged.status_code == 401
+        served = client.post(
+            "/api/v1/deployments/risk/predict", json=body, headers={"authorization": f"Bearer {token}"}
+        )
+        assert served.status_code == 200 and served.headers["x-steward-model-version"] == "risk/1"
+    steward.close()
