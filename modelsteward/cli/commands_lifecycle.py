@@ -42,7 +42,6 @@ _RUN = {
     "failed": "[bold red]failed[/]",
     "rejected": "[red]rejected[/]",
     "waiting_approval": "[yellow]waiting for approval[/]",
-    "checking": "[cyan]checking gates[/]",
     "acting": "[cyan]acting[/]",
     "cancelled": "[dim]cancelled[/]",
 }

@@ -574,7 +574,7 @@ class Step(BaseModel):
     at: datetime
 
 
-RunStatus = Literal["checking", "waiting_approval", "acting", "done", "failed", "rejected", "cancelled"]
+RunStatus = Literal["waiting_approval", "acting", "done", "failed", "rejected", "cancelled"]
 
 
 class Run(BaseModel):
@@ -599,7 +599,7 @@ class Run(BaseModel):
 
     @property
     def open(self) -> bool:
-        return self.status in ("checking", "waiting_approval", "acting")
+        return self.status in ("waiting_approval", "acting")
 
 
 JobStatus = Literal["running", "succeeded", "failed", "timed_out"]

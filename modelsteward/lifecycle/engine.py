@@ -1,8 +1,9 @@
 """The life-cycle engine: definitions applied to models, versions moved between stages by runs that
 check gates, wait for approvals and perform actions, every step stored before it acts.
 
-A run is a small state machine kept in the store: ``checking`` -> ``waiting_approval`` ->
-``acting`` -> ``done`` (or ``failed`` / ``rejected``). :meth:`LifecycleService.process` takes a run
+A run is a small state machine kept in the store: its gates are evaluated before it is stored (a failed
+gate stores it ``failed``), then ``waiting_approval`` -> ``acting`` -> ``done`` (or ``rejected`` /
+``cancelled``). :meth:`LifecycleService.process` takes a run
 as far as it can and can be called again at any time, by anyone, after any crash: each action is a
 step row written (unique per run) before the action runs and marked when it is done, and every
 action is idempotent (it sets a desired state) or guarded (a rollback checks the revision it
@@ -411,15 +412,14 @@ class LifecycleService:
         return None
 
     def process(self, run_id: int, *, actor: str = "lifecycle") -> Run:
-        """Take a run as far as it can go now: gates, then approvals, then actions, then the move."""
+        """Take a run as far as it can go now: past its approvals, through its actions, to the move. (Its gates
+        were evaluated when it was stored.)"""
         run = self.get_run(run_id)
-        defn, parameters = self.governed(run.model)
+        defn, _ = self.governed(run.model)
         try:
             transition = defn.for_model(defn.transition(run.transition), run.model)
         except KeyError:
             return self._finish(run, "failed", actor, error=f"transition {run.transition!r} left the life cycle")
-        if run.status == "checking":
-            run = self._check(run, transition, parameters, actor)
         if run.status == "waiting_approval" and _approved(run, transition):
             run = self._set_status(run, "acting", actor)
         if run.status == "acting":
@@ -512,36 +512,6 @@ class LifecycleService:
         champion_version = int(versions.mode().iloc[0]) if not versions.empty else None
         mine = (rows["model"] == mv.name) & (rows["version"] == mv.version) & (rows["arm"] != "champion")
         return gates.ArmsFact(champion_version, correct[champion_rows].tolist(), correct[mine].tolist())
-
-    def _check(self, run: Run, transition: Transition, parameters: dict[str, float], actor: str) -> Run:
-        results = self._evaluate(run.model, run.version, transition, parameters)
-        failed = [r for r in results if not r.passed]
-        status = "failed" if failed else ("waiting_approval" if transition.approvals else "acting")
-        with self.db.write() as conn:
-            row = lifecycle_repo.lock_run(conn, run.id)
-            if row is None or row.status != "checking":
-                return self.get_run(run.id)  # someone else got there first
-            error = "; ".join(f"{r.gate}: {r.reason}" for r in failed) or None
-            lifecycle_repo.update_run(conn, run.id, gates=results, status=status, error=error)
-            if results:
-                event_repo.append_event(
-                    conn,
-                    actor=actor,
-                    action="lifecycle.gates_failed" if failed else "lifecycle.gates_passed",
-                    model=run.model,
-                    version=run.version,
-                    details={"run": run.id, "transition": run.transition,
-                             "gates": [r.model_dump(mode="json") for r in results]},
-                )  # fmt: skip
-            if failed:
-                event_repo.append_event(
-                    conn, actor=actor, action="lifecycle.failed", model=run.model, version=run.version,
-                    details={"run": run.id, "transition": run.transition, "error": error},
-                )  # fmt: skip
-        checked = run.model_copy(update={"status": status, "gates": results, "error": error})
-        if failed:
-            self._signal(self._run_signal(checked, "failed", error=error))
-        return checked
 
     def _set_status(self, run: Run, status: str, actor: str) -> Run:
         with self.db.write() as conn:
@@ -904,7 +874,7 @@ class LifecycleService:
                     if first:
                         done["sla"] += 1
                         self._signal(self._run_signal(run, "sla"))
-            elif run.status in ("checking", "acting") and (now - run.updated_at).total_seconds() > stale_after:
+            elif run.status == "acting" and (now - run.updated_at).total_seconds() > stale_after:
                 if self.jobs is not None and any(j.run_id == run.id for j in self.jobs.list(status="running")):
                     continue  # waiting for its job, which has its own timeout
                 done["resumed"] += 1

@@ -36,7 +36,7 @@ from modelsteward.store.tables import (
 LC, LM, LP, LR, LS = lifecycles.c, lifecycle_models.c, lifecycle_positions.c, lifecycle_runs.c, lifecycle_steps.c
 AP, RG, MK, JB = approvals.c, role_grants.c, lifecycle_marks.c, jobs.c
 
-OPEN = ("checking", "waiting_approval", "acting")
+OPEN = ("waiting_approval", "acting")
 
 # The engine's hot statements, built once with bound parameters: a round over a thousand models runs
 # each of them thousands of times, and building a statement costs more than SQLite running it.
@@ -201,7 +201,7 @@ def create_run(
     to_stage: str,
     trigger: str,
     requested_by: str | None,
-    status: str = "checking",
+    status: str,
     gates: list[GateResult] | None = None,
     error: str | None = None,
 ) -> tuple[int, datetime]:
@@ -225,14 +225,6 @@ def update_run(conn: Connection, run_id: int, **values: Any) -> None:
 def close_run(conn: Connection, run_id: int, *, status: str, error: str | None) -> bool:
     """End an open run; False when it was already ended (by another process or a second call)."""
     return bool(conn.execute(_CLOSE_RUN, {"run_id": run_id, "status": status, "error": error, "at": now()}).rowcount)
-
-
-def lock_run(conn: Connection, run_id: int) -> Row[Any] | None:
-    """The run's row, locked for this transaction on PostgreSQL (SQLite serializes writers anyway)."""
-    query = sa.select(lifecycle_runs).where(LR.id == run_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).first()
 
 
 def _run(conn: Connection, row: Row[Any]) -> Run:
