@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
     from modelsteward.catalog.registration import Registration
     from modelsteward.catalog.service import CatalogService
+    from modelsteward.domain.explain import Explanation
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.deployments import DeploymentService
     from modelsteward.serving.gateway import Gateway, Served
@@ -129,8 +131,18 @@ class LocalSteward(Steward):
             log_dir=settings.data_dir / "jobs",
             holder=default_worker_name(),
         )
+        from modelsteward.compliance.service import ComplianceService
+
+        self.compliance = ComplianceService(self.db, self.catalog)
         self.lifecycles: LifecycleService = LifecycleService(
-            self.db, self.catalog, self.deployments, self.monitors, alerts=self.alerts, jobs=jobs, clock=clock
+            self.db,
+            self.catalog,
+            self.deployments,
+            self.monitors,
+            alerts=self.alerts,
+            jobs=jobs,
+            clock=clock,
+            compliance=self.compliance,
         )
 
     def __repr__(self) -> str:
@@ -590,6 +602,48 @@ class LocalSteward(Steward):
         from modelsteward.governance.audit import AuditService
 
         return AuditService(self.db).lines(after=after)
+
+    # -- compliance -------------------------------------------------------------------------------------
+
+    def put_compliance_suite(self, suite: ComplianceSuite | dict[str, Any] | str | Path) -> StoredSuite:
+        return self.compliance.put_suite(suite, actor=self.actor)
+
+    def list_compliance_suites(self) -> list[StoredSuite]:
+        return self.compliance.list_suites()
+
+    def run_compliance(
+        self, ref: str, suite: ComplianceSuite | dict[str, Any] | str | Path, *, data: Any = None
+    ) -> ComplianceRun:
+        frame = None
+        if data is not None:
+            from modelsteward.catalog.registration import read_table
+            from modelsteward.stats.schema import to_frame
+
+            frame = read_table(data) if isinstance(data, (str, Path)) else to_frame(data)
+        return self.compliance.run(ref, suite, data=frame, actor=self.actor)
+
+    def compliance_runs(
+        self, ref: str | None = None, *, suite: str | None = None, limit: int = 50
+    ) -> list[ComplianceRun]:
+        return self.compliance.runs(ref, suite=suite, limit=limit)
+
+    def get_compliance_run(self, run_id: int) -> ComplianceRun:
+        return self.compliance.get_run(run_id)
+
+    def feature_importance(self, ref: str) -> TestResult:
+        return self.compliance.importance(ref)
+
+    def explain(self, deployment: str, data: Any) -> list[Explanation]:
+        from modelsteward.stats.schema import to_frame
+
+        champion = next((a for a in self.deployments.get(deployment).arms if a.role == "champion"), None)
+        if champion is None:
+            raise InvalidArgument(
+                f"deployment {deployment!r} runs a pipeline: explain one of its models by its own deployment",
+                details={"deployment": deployment},
+            )
+        version = self.catalog.get_version(champion.version)
+        return self.compliance.explain(version, to_frame(data))
 
     def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
         assert self.lifecycles.jobs is not None

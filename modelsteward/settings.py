@@ -6,7 +6,7 @@ import getpass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,11 +65,45 @@ class Settings(BaseSettings):
         default=None, description="set by the engine in a retraining job's process: versions it registers carry it"
     )
     debug: bool = False
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; when set, the IdP's JWTs are accepted as bearer tokens"
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="the 'aud' Steward's tokens carry (required with issuer)"
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="default: jwks_uri of {issuer}/.well-known/openid-configuration"
+    )
+    oidc_principal_claim: str = Field(
+        default="preferred_username", description="claim naming the user (fallback: email, then sub)"
+    )
+    oidc_algorithms: list[str] = Field(default=["RS256", "ES256"], description="accepted public-key algorithms")
+    oidc_client_id: str | None = Field(default=None, description="the dashboard's client id at the IdP (login)")
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="clock skew allowed on exp/iat/nbf")
 
     @field_validator("api_token", mode="before")
     @classmethod
     def _no_empty_token(cls, value: object) -> object:
         return None if value in ("", None) else value  # STEWARD_API_TOKEN= means no token, not an empty one
+
+    @model_validator(mode="after")
+    def _oidc_is_safe(self) -> Settings:
+        if not self.oidc_issuer:
+            return self
+        if not self.oidc_audience:  # else a token minted for any other app of the same IdP would be accepted
+            raise ValueError("STEWARD_OIDC_AUDIENCE must be set when STEWARD_OIDC_ISSUER is")
+        public_key = {f"{family}{bits}" for family in ("RS", "PS", "ES") for bits in (256, 384, 512)} | {"EdDSA"}
+        refused = [a for a in self.oidc_algorithms if a not in public_key]
+        if refused or not self.oidc_algorithms:  # never "none", never HS* (the public key would be the secret)
+            raise ValueError(f"STEWARD_OIDC_ALGORITHMS takes public-key algorithms (RS256, ES256, ...), not {refused}")
+        from urllib.parse import urlparse
+
+        for name, url in (("STEWARD_OIDC_ISSUER", self.oidc_issuer), ("STEWARD_OIDC_JWKS_URL", self.oidc_jwks_url)):
+            parsed = urlparse(url or "")
+            local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+            if url and not ((parsed.scheme == "https" and parsed.hostname) or local):  # keys fetched over TLS
+                raise ValueError(f"{name} must be an https:// URL (http:// only to this machine), not {url!r}")
+        return self
 
     def job_environment(self) -> dict[str, str]:
         """The variables a child process needs to open the same store (database, artifacts, logs)."""

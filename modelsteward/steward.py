@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
+    from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult
+    from modelsteward.domain.explain import Explanation
+    from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.gateway import Served
     from modelsteward.stats.drift import DriftReport
@@ -630,6 +633,59 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def export_audit(self, out: IO[str], *, after: int = 0) -> int:
         """Write the trail (events after sequence ``after``) as JSON Lines with their hashes; returns the count."""
+
+    # -- compliance -------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_compliance_suite(self, suite: ComplianceSuite | dict[str, Any] | str | Path) -> StoredSuite:
+        """Store a compliance suite (YAML file or text, dict) by its name, for runs and life-cycle gates."""
+
+    @abc.abstractmethod
+    def list_compliance_suites(self) -> list[StoredSuite]: ...
+
+    @abc.abstractmethod
+    def run_compliance(
+        self, ref: str, suite: ComplianceSuite | dict[str, Any] | str | Path, *, data: Any = None
+    ) -> ComplianceRun:
+        """Run a suite (a stored suite's name or a definition) on a version and keep the result with it.
+
+        ``data`` (a DataFrame or a .csv/.parquet path) overrides the suite's held-out data, which is
+        otherwise a data set the version's lineage links (``data: test``), read and checked by fingerprint.
+
+        >>> run = st.run_compliance("credit-risk/2", "credit-risk-validation")  # doctest: +SKIP
+        >>> run.status, [r.summary for r in run.failed]                          # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
+    def compliance_runs(
+        self, ref: str | None = None, *, suite: str | None = None, limit: int = 50
+    ) -> list[ComplianceRun]:
+        """Runs newest first, of a model (``name``) or a version (``name/3``, ``name@alias``)."""
+
+    @abc.abstractmethod
+    def get_compliance_run(self, run_id: int) -> ComplianceRun: ...
+
+    @abc.abstractmethod
+    def feature_importance(self, ref: str) -> TestResult:
+        """The global importances stored with a version by its latest explainability test."""
+
+    @abc.abstractmethod
+    def explain(self, deployment: str, data: Any) -> list[Explanation]:
+        """Per-prediction explanations from the version a deployment's champion resolves to (SHAP values per
+        input column, or the rule that fired for a rule set)."""
+
+    def audit_report(self, ref: str, *, as_of: datetime | None = None) -> Report:
+        """The auditor's report of a version (``credit-risk@production``) as it stood at ``as_of`` (now by
+        default; an alias is resolved as it pointed then), composed from this facade's public methods.
+        Render it with ``render_html``/``render_pdf`` from ``modelsteward.governance.report_render``.
+
+        >>> report = st.audit_report("credit-risk@production", as_of=datetime(2026, 3, 1, tzinfo=UTC))  # doctest: +SKIP
+        >>> report.subject  # doctest: +SKIP
+        'credit-risk/2'
+        """
+        from modelsteward.reporting.auditor import build_report
+
+        return build_report(self, ref, as_of=as_of)
 
     def close(self) -> None:  # noqa: B027 - a no-op by default; bodies with connections override it
         """Release connections; the object must not be used afterwards."""

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelsteward import __version__
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
+from modelsteward.api.routes_compliance import router as compliance_router
 from modelsteward.api.routes_deployments import router as deployments_router
 from modelsteward.api.routes_identity import router as identity_router
 from modelsteward.api.routes_inference import FastInference
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     app.include_router(monitoring_router)
     app.include_router(lifecycle_router)
     app.include_router(identity_router)
+    app.include_router(compliance_router)
     if demo or settings.demo:
         from modelsteward.api.routes_demo import router as demo_router
 

@@ -20,10 +20,17 @@ def bearer(authorization: str | None) -> str | None:
 
 
 def authenticate(steward: LocalSteward, settings: object, token: str) -> str:
-    """The actor a token names: the bootstrap admin for STEWARD_API_TOKEN, else its user or service account."""
+    """The actor a token names: the bootstrap admin for STEWARD_API_TOKEN, an identity provider's user for its
+    JWT when OpenID Connect is configured (roles come from Steward's grants to that name), else its user or
+    service account."""
     expected = getattr(settings, "api_token", None)
     if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
         return ADMIN_TOKEN_ACTOR
+    if getattr(settings, "oidc_issuer", None):
+        from modelsteward.governance.oidc import looks_like_jwt, verifier_for
+
+        if looks_like_jwt(token):  # a stw_ token never has a JWT's three dot-separated segments
+            return verifier_for(settings).verify(token)  # type: ignore[arg-type]
     return steward.authenticate(token)
 
 

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
+from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult, parse_suite
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
+    from modelsteward.domain.explain import Explanation
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.gateway import Served
 
@@ -575,6 +577,52 @@ class RemoteSteward(Steward):
             params["model"] = model
         return DebtReport.model_validate(self._json("GET", "/api/v1/debt", params=params))
 
+    # -- compliance -------------------------------------------------------------------------------------
+
+    def put_compliance_suite(self, suite: ComplianceSuite | dict[str, Any] | str | Path) -> StoredSuite:
+        parsed = parse_suite(suite)
+        body = {"definition": parsed.model_dump(mode="json", exclude_defaults=True)}
+        return StoredSuite.model_validate(self._json("PUT", f"/api/v1/compliance/suites/{parsed.name}", json=body))
+
+    def list_compliance_suites(self) -> list[StoredSuite]:
+        return [StoredSuite.model_validate(x) for x in self._json("GET", "/api/v1/compliance/suites")]
+
+    def run_compliance(
+        self, ref: str, suite: ComplianceSuite | dict[str, Any] | str | Path, *, data: Any = None
+    ) -> ComplianceRun:
+        body: dict[str, Any] = {"ref": ref, "suite": _suite_payload(suite)}
+        if data is not None:
+            body["data"] = {"dataframe_split": _split(data)}
+        return ComplianceRun.model_validate(self._json("POST", "/api/v1/compliance/runs", json=body))
+
+    def compliance_runs(
+        self, ref: str | None = None, *, suite: str | None = None, limit: int = 50
+    ) -> list[ComplianceRun]:
+        params: dict[str, Any] = {"limit": limit}
+        if ref is not None:
+            params["ref"] = ref
+        if suite is not None:
+            params["suite"] = suite
+        return [ComplianceRun.model_validate(x) for x in self._json("GET", "/api/v1/compliance/runs", params=params)]
+
+    def get_compliance_run(self, run_id: int) -> ComplianceRun:
+        return ComplianceRun.model_validate(self._json("GET", f"/api/v1/compliance/runs/{int(run_id)}"))
+
+    def feature_importance(self, ref: str) -> TestResult:
+        version = self.get_version(ref)
+        path = f"/api/v1/models/{version.name}/versions/{version.version}/importance"
+        return TestResult.model_validate(self._json("GET", path))
+
+    def explain(self, deployment: str, data: Any) -> list[Explanation]:
+        from modelsteward.domain.explain import Explanation
+
+        check_name(deployment)
+        body = {"dataframe_split": _split(data)}
+        return [
+            Explanation.model_validate(x)
+            for x in self._json("POST", f"/api/v1/deployments/{deployment}/explain", json=body)
+        ]
+
     def verify_audit(self) -> AuditCheck:
         return AuditCheck.model_validate(self._json("GET", "/api/v1/audit/verify"))
 
@@ -601,3 +649,20 @@ class RemoteSteward(Steward):
 
 def _deployment_path(name: str) -> str:
     return f"/api/v1/deployments/{check_name(name, field='deployment')}"
+
+
+def _split(data: Any) -> dict[str, Any]:
+    """A DataFrame, records or a .csv/.parquet path as ``dataframe_split`` JSON."""
+    from modelsteward.catalog.registration import read_table
+    from modelsteward.stats.schema import to_frame
+
+    frame = read_table(data) if isinstance(data, (str, Path)) else to_frame(data)
+    records = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
+    return {"columns": records["columns"], "data": records["data"]}
+
+
+def _suite_payload(suite: Any) -> Any:
+    """A stored suite's name as is; any definition parsed here (so a bad file fails before the request)."""
+    if isinstance(suite, str) and "\n" not in suite and not suite.strip().endswith((".yaml", ".yml")):
+        return suite.strip()
+    return parse_suite(suite).model_dump(mode="json", exclude_defaults=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,16 @@ LIFECYCLE_FILE = "credit_lifecycle.yaml"
 VALIDATOR = "vera"  # Model Risk Management
 APPROVER = "carl"  # the credit committee
 DATA_SCIENTIST = "dana"  # looks after credit-risk; may move it, may not sign for it
+AUDITOR = "ines"  # Internal Audit: reads the trail and the reports
+OPERATOR = "omar"  # runs the gateway: deployments, monitors, alerts
+USERS = {
+    VALIDATOR: "Vera (Model Risk Management)",
+    APPROVER: "Carl (credit committee)",
+    DATA_SCIENTIST: "Dana (data science, retail credit)",
+    AUDITOR: "Ines (Internal Audit)",
+    OPERATOR: "Omar (ML platform operations)",
+}
+SUITE_FILE = "credit_risk_compliance.yaml"
 SHADOW_DAY, CANARY_DAY, FIRST_TRY_DAY, SECOND_TRY_DAY, PROMOTION_DAY = 34, 35, 37, 39, 40
 PER_DAY = 300  # applicants a day on the credit-risk endpoint: the canary's fifth is about 60
 JOB_PATIENCE = 600.0  # seconds; the definition stops the job after 10 minutes
@@ -49,9 +60,16 @@ class LifecycleStory:
         """Roles, the life cycle, the superseded baseline shelved, and the engine's first round, which
         bookmarks the event log (history does not replay): the breach that follows is news to it."""
         st = self.st
+        known = {u.name for u in st.list_users()}
+        for name, display in USERS.items():
+            if name not in known:
+                st.create_user(name, display_name=display)
         st.grant_role(VALIDATOR, "validator")  # Model Risk Management validates every model of the bank
         st.grant_role(APPROVER, "approver", business_unit=BUSINESS_UNIT)
         st.grant_role(DATA_SCIENTIST, "data_scientist", model=MODEL)
+        st.grant_role(AUDITOR, "auditor")
+        st.grant_role(OPERATOR, "operator")
+        self._validate(f"{MODEL}@production")
         lifecycle = st.apply_lifecycle(definition(LIFECYCLE_FILE))
         shelved = self.dana.advance(f"{MODEL}/1", "retired")
         _expect(shelved.status == "done", f"{MODEL}/1 was not shelved: {shelved.error}")
@@ -69,6 +87,7 @@ class LifecycleStory:
         """Days 33-40; returns the summary, one line a step."""
         self._retrain()
         ref = f"{MODEL}/{self.version}"
+        self._validate(ref)
         self._serve(SHADOW_DAY)
         passed = ", ".join(g.gate for g in self._last_run("submit").gates)
         self.lines.append(
@@ -126,7 +145,33 @@ class LifecycleStory:
             f"{APPROVER} (approver) signed; {ref} promoted: the production alias, {DEPLOYMENT}'s champion and the "
             f"credit decision's score; v{self.champion} {stages.get(self.champion)}"
         )
+        self._report()
         return "\n".join(self.lines)
+
+    def _validate(self, ref: str) -> None:
+        """Model Risk Management runs its suite on a version: the figures are kept with it."""
+        vera = self.st.acting_as(VALIDATOR)
+        vera.put_compliance_suite(definition(SUITE_FILE))
+        run = vera.run_compliance(ref, "credit-risk-validation")
+        findings = "; ".join(f"{r.name}: {r.summary}" for r in run.failed) or "every test passed"
+        self.lines.append(
+            f"{VALIDATOR} ran credit-risk-validation on {run.ref} (run {run.id}): {run.status}: {findings}"
+        )
+
+    def _report(self) -> None:
+        """Internal Audit files the report of the production model (steward audit report ... --out ...)."""
+        from modelsteward.governance.report_render import render_html
+
+        report = self.st.acting_as(AUDITOR).audit_report(f"{MODEL}@production")
+        folder = Path(self.st.settings.data_dir) / "demo" / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{report.subject.replace('/', '-v')}-report.html"
+        path.write_text(render_html(report), encoding="utf-8")
+        failing = [s.title for s in report.sections if s.status == "fail"]
+        self.lines.append(
+            f"{AUDITOR} (Internal Audit) filed the report of {MODEL}@production ({report.subject}): {path}"
+            + (f"; findings in {', '.join(failing)}" if failing else "")
+        )
 
     def _retrain(self) -> None:
         """The engine's round after the breach: the alert starts `retrain`, which notifies and runs the job."""

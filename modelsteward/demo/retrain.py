@@ -71,6 +71,7 @@ def retrain_credit_risk(st: Any, data: pd.DataFrame | None, model: str) -> int:
             "development_rows": len(development),
             "recent_rows": len(recent_train),
         },
+        version_tags={"steward.entry_point": "modelsteward.demo.retrain:refit"},
         version_description=(
             f"Refresh of version {champion.version} after the drift alert: the same recipe on its development "
             f"sample plus {len(recent_train)} labelled decisions of the last 30 days."
@@ -156,3 +157,9 @@ def _estimator(recipe: dict[str, Any]) -> Any:
 
         return LogisticRegression(max_iter=int(recipe.get("max_iter", 1000)))
     raise InvalidArgument(f"no recipe to refit a {algorithm!r} champion", details={"field": "params"})
+
+
+def refit(data: pd.DataFrame, params: dict[str, Any]) -> Any:
+    """The reproducibility entry point (tag ``steward.entry_point``): a version's recipe, from its recorded
+    ``params``, fitted again on its recorded training data; returns the fitted pipeline."""
+    return risk_pipeline(_estimator(_recipe(params))).fit(data[FEATURES], data[TARGET])

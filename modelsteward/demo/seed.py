@@ -16,6 +16,12 @@ from modelsteward.steward import Steward
 
 OWNER = "head-of-retail-credit"
 BUSINESS_UNIT = "Retail Credit"
+ENTRY_POINT_TAG = "steward.entry_point"  # how a version is trained again (the reproducibility test)
+REFIT = "modelsteward.demo.retrain:refit"
+LIMITATIONS = (
+    "Consumer loans to applicants aged 19-75 only; outcomes are observed for approved loans only (no reject "
+    "inference), so the score is least reliable for profiles the bank used to decline; retrain after a downturn."
+)
 KPIS = [
     {
         "name": "approval_rate",
@@ -99,10 +105,11 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
             params={"algorithm": "logistic_regression", "max_iter": 1000},
             description="Probability that a consumer-loan applicant is 90 days past due within a year.",
             version_description="Baseline: logistic regression on scaled and one-hot features.",
+            version_tags={ENTRY_POINT_TAG: REFIT},
             risk_tier="high",
             protected_attributes=PROTECTED,
             resources={"cpu": 0.5, "memory_mb": 512},
-            **common,
+            **{**common, "tags": {**common["tags"], "limitations": LIMITATIONS}},
         )
         gb = risk_pipeline(
             HistGradientBoostingClassifier(
@@ -126,6 +133,7 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
                 "min_samples_leaf": 100,
             },
             version_description="Gradient boosting: captures the non-linear debt-to-income effect.",
+            version_tags={ENTRY_POINT_TAG: REFIT},
         )
         st.set_alias("credit-risk", "previous", v1.version)
         st.set_alias("credit-risk", "production", v2.version)

@@ -137,6 +137,21 @@ class ChallengerGate(Spec):
         return self
 
 
+class ComplianceGate(Spec):
+    """The version's latest run of a compliance suite passed, and is at most ``max_age`` old; with ``run`` (the
+    default) the gate runs the stored suite when there is no such run yet."""
+
+    suite: str = Field(pattern=_PER_MODEL, description="a stored suite; {model} stands for the model's name")
+    max_age: str = "30d"
+    run: bool = True
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Gate(OneOf):
     """Exactly one kind of gate."""
 
@@ -147,6 +162,7 @@ class Gate(OneOf):
     challenger: ChallengerGate | None = None
     monitor: MonitorGate | None = None
     provenance: ProvenanceGate | None = None
+    compliance: ComplianceGate | None = None
 
 
 # -- actions: what a transition does once its gates pass and its approvers approved -------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 from modelsteward.alerts import AlertService
 from modelsteward.catalog.service import CatalogService
+from modelsteward.compliance.service import ComplianceService
 from modelsteward.domain.lifecycle import (
     ROLES,
     ChallengerGate,
@@ -59,8 +60,10 @@ class LifecycleService:
         alerts: AlertService | None = None,
         jobs: JobRunner | None = None,
         clock: Callable[[], datetime] | None = None,
+        compliance: ComplianceService | None = None,
     ) -> None:
         self.db = db
+        self.compliance = compliance
         self.catalog = catalog
         self.deployments = deployments
         self.monitors = monitors
@@ -147,6 +150,13 @@ class LifecycleService:
             if t.trigger is not None and t.trigger.monitor is not None and (gone := missing(t.trigger.monitor)):
                 problems.append((("transitions", i, "trigger", "monitor"), f"no monitor named {gone!r}"))
             for g, gate in enumerate(t.gates):
+                if gate.compliance is not None and self.compliance is not None:
+                    suite = gate.compliance.suite
+                    stored = {x.name for x in self.compliance.list_suites()}
+                    names = [suite.replace("{model}", m) for m in governed] if "{model}" in suite else [suite]
+                    if gone := next((n for n in names if n not in stored), None):
+                        why = f"no compliance suite named {gone!r} (steward compliance apply FILE)"
+                        problems.append((("transitions", i, "gates", g, "compliance", "suite"), why))
                 if gate.monitor is not None and (gone := missing(gate.monitor.monitor)):
                     problems.append(
                         (("transitions", i, "gates", g, "monitor", "monitor"), f"no monitor named {gone!r}")
@@ -479,7 +489,25 @@ class LifecycleService:
             "signature": bool(mv.signature.inputs),
         }
         return gates.Facts(now=self.clock(), metrics=dict(mv.metrics), provenance=provenance, champion=champion,
-                           monitors=monitors, arms=arms)  # fmt: skip
+                           monitors=monitors, arms=arms, compliance=self._compliance(mv, transition))  # fmt: skip
+
+    def _compliance(self, mv: ModelVersion, transition: Transition) -> dict[str, gates.ComplianceFact | None]:
+        """The latest run of each suite the gates name; a gate that may run its suite runs it when the version
+        has no recent enough run (the run is stored and audited like one started by hand)."""
+        from modelsteward.domain.monitoring import parse_duration
+
+        found: dict[str, gates.ComplianceFact | None] = {}
+        for g in transition.gates:
+            if g.compliance is None or self.compliance is None:
+                continue
+            run = self.compliance.latest(mv.name, mv.version, g.compliance.suite)
+            stale = run is None or self.clock() - run.finished_at > parse_duration(g.compliance.max_age)
+            if stale and g.compliance.run:
+                run = self.compliance.run(mv.ref, g.compliance.suite, actor="lifecycle")
+            found[g.compliance.suite] = None if run is None else gates.ComplianceFact(
+                run.id, run.status, run.finished_at, [f"{r.name}: {r.summary}" for r in run.failed]
+            )  # fmt: skip
+        return found
 
     def _arms(self, mv: ModelVersion, gate: ChallengerGate) -> gates.ArmsFact:
         """What each arm of the deployment did in the window: correctness once labelled, or KPI values."""

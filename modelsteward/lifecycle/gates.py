@@ -11,6 +11,7 @@ from typing import Any
 from modelsteward.domain.lifecycle import (
     ChallengerGate,
     ChampionGate,
+    ComplianceGate,
     Gate,
     GateResult,
     MetricGate,
@@ -30,6 +31,14 @@ class MonitorFact:
 
 
 @dataclass(frozen=True)
+class ComplianceFact:
+    run: int
+    status: str
+    finished_at: datetime
+    failed: list[str]
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the gates of one transition look at, gathered once."""
 
@@ -39,6 +48,7 @@ class Facts:
     champion: tuple[int, dict[str, float]] | None = None  # (version, metrics) of the stage's holder
     monitors: dict[str, MonitorFact | None] = field(default_factory=dict)
     arms: dict[str, ArmsFact] = field(default_factory=dict)  # per challenger gate label
+    compliance: dict[str, ComplianceFact | None] = field(default_factory=dict)  # per suite
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ def evaluate(gate: Gate, parameters: dict[str, float], facts: Facts) -> GateResu
         return _monitor(body, facts)
     if isinstance(body, ChallengerGate):
         return _challenger(body, facts.arms.get(label(gate)))
+    if isinstance(body, ComplianceGate):
+        return _compliance(body, facts)
     assert isinstance(body, ProvenanceGate)
     return _provenance(body, facts)
 
@@ -84,6 +96,8 @@ def label(gate: Gate) -> str:
         return f"monitor {body.monitor}"
     if isinstance(body, ChallengerGate):
         return f"challenger {body.metric or body.kpi} on {body.deployment}"
+    if isinstance(body, ComplianceGate):
+        return f"compliance {body.suite}"
     return "provenance"
 
 
@@ -166,6 +180,25 @@ def _monitor(gate: MonitorGate, facts: Facts) -> GateResult:
     return GateResult(
         gate=name, passed=passed, value=fact.status, threshold=",".join(gate.allow), evidence=evidence, reason=reason
     )
+
+
+def _compliance(gate: ComplianceGate, facts: Facts) -> GateResult:
+    name = f"compliance {gate.suite}"
+    fact = facts.compliance.get(gate.suite)
+    if fact is None:
+        return GateResult(gate=name, passed=False, reason=f"the version has no run of suite {gate.suite!r} yet "
+                          f"(steward compliance run REF --suite {gate.suite})")  # fmt: skip
+    evidence = {"run": fact.run, "status": fact.status, "finished_at": fact.finished_at.isoformat(),
+                "failed": fact.failed}  # fmt: skip
+    age = facts.now - fact.finished_at
+    if age > parse_duration(gate.max_age):
+        why = f"its latest run ({fact.run}) is {_age(age)} old, older than {gate.max_age}"
+        return GateResult(gate=name, passed=False, value=fact.status, evidence=evidence, reason=why)
+    if fact.status != "pass":
+        return GateResult(gate=name, passed=False, value=fact.status, evidence=evidence,
+                          reason=f"run {fact.run}: {fact.status}: " + "; ".join(fact.failed))  # fmt: skip
+    return GateResult(gate=name, passed=True, value=fact.status, evidence=evidence,
+                      reason=f"run {fact.run} passed every test")  # fmt: skip
 
 
 def _age(delta: Any) -> str:

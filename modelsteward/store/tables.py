@@ -416,3 +416,32 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", TS),
 )
 sa.Index("ix_api_tokens_principal", api_tokens.c.principal)
+
+# -- compliance -----------------------------------------------------------------------------------------
+
+compliance_suites = sa.Table(
+    "compliance_suites",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("definition", JSON, nullable=False),
+    sa.Column("updated_by", sa.String(256)),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+# One row per run of a suite against a version; ``results`` holds every test's checks and figures.
+compliance_runs = sa.Table(
+    "compliance_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("suite", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("data", JSON),
+    sa.Column("results", JSON, nullable=False),
+    sa.Column("actor", sa.String(256)),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("finished_at", TS, nullable=False),
+)
+sa.Index("ix_compliance_runs_model", compliance_runs.c.model, compliance_runs.c.version)
