@@ -227,3 +227,38 @@ def test_the_retraining_notice_reaches_the_ops_inbox(demo: Demo) -> None:
     notice = by_rule["lifecycle-credit-models-notices"]["payload"]
     assert "retraining" in notice["title"] and notice["details"]["run"] == demo.runs[1].id
     assert notice["details"]["transition"] == "retrain"
+
+
+def test_the_demo_validates_its_versions_and_files_the_auditors_report(demo: Demo) -> None:
+    from modelsteward.demo.lifecycle_story import AUDITOR, OPERATOR, USERS
+
+    st = demo.st
+    assert {u.name for u in st.list_users()} >= set(USERS)
+    assert st.has_role(AUDITOR, "auditor") and st.has_role(OPERATOR, "operator")
+    runs = {r.version: r for r in st.compliance_runs("credit-risk", suite="credit-risk-validation")}
+    assert set(runs) == {2, 3}
+    for version, run in runs.items():
+        fair = next(r for r in run.results if r.name == "fair lending")
+        gap = next(c for c in fair.checks if c.metric == "equalized_odds_difference" and c.over == "age_group")
+        assert not gap.passed and gap.value > 0.1, (version, gap)  # the finding the summary reports
+        assert run.actor == VALIDATOR and run.data is not None and run.data.rows == 3000
+        assert next(r for r in run.results if r.name == "reproducible").status == "pass"
+    assert "vera ran credit-risk-validation on credit-risk/2" in demo.summary
+    assert "equalized_odds_difference over age_group" in demo.summary
+    report_path = Path(st.settings.data_dir) / "demo" / "reports" / "credit-risk-v3-report.html"
+    assert f"filed the report of credit-risk@production (credit-risk/3): {report_path}" in demo.summary
+    page = report_path.read_text(encoding="utf-8")
+    for section in ("model-card", "training-data", "compliance", "approvals", "deployments", "monitoring",
+                    "audit-trail"):  # fmt: skip
+        assert f'id="{section}"' in page
+    assert "SR 11-7" in page and "Annex IV" in page and "carl" in page and "vera" in page
+    report = st.audit_report("credit-risk@production")
+    signatures = report.section("approvals").blocks[1].rows
+    assert any(row[1] == APPROVER and row[3] == "approve" and row[5] == "yes" for row in signatures)
+    assert any(row[1] == DATA_SCIENTIST and row[5] == "no" for row in signatures)  # the refused signature
+    # which version was in production just before the promotion? the one the alias named then
+    moves = [e for e in st.list_events(model="credit-risk", limit=1000) if e.action == "alias.set"]
+    promoted = max(e.at for e in moves if e.details.get("after") == 3)
+    assert (
+        st.audit_report("credit-risk@production", as_of=promoted - timedelta(microseconds=1)).subject == "credit-risk/2"
+    )
