@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelsteward import __version__
+from modelsteward.api.deps import needs
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
 from modelsteward.api.routes_deployments import router as deployments_router
@@ -103,16 +104,16 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
 
         app.include_router(demo_router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, **needs(None))
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability")
+    @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability", **needs(None))
     def health() -> Any:
         steward.db.ping()
         return {"status": "ok", "database": "ok"}
 
-    @app.get("/api/v1/info", summary="Version, backends and known kinds")
+    @app.get("/api/v1/info", summary="Version, backends and known kinds", **needs(None))
     def info() -> Any:
         from modelsteward.kinds.registry import kind_names
 
