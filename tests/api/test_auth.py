@@ -150,7 +150,9 @@ def test_the_inference_fast_path_demands_the_token_too(tmp_path: Path, numeric_m
             "/api/v1/deployments/risk/predict", json=body, headers={"authorization": f"Bearer {token}"}
         )
         assert served.status_code == 200 and served.headers["x-steward-model-version"] == "risk/1"
-        denied = client.post("/v2/models/risk/infer", json={"inputs": []}, headers={"authorization": f"Bearer {roleless}"})
+        denied = client.post(
+            "/v2/models/risk/infer", json={"inputs": []}, headers={"authorization": f"Bearer {roleless}"}
+        )
         assert denied.status_code == 403 and _error(denied)["code"] == "forbidden"
         assert "nobody lacks inference.predict on model:risk" in _error(denied)["message"]
     assert steward.list_events(limit=1)[0].action == "access.denied"
