@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,13 @@ def _default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers): still name the actor
         return "local"
+
+
+def _without_credentials(url: str) -> str:
+    """``scheme://user:***@host/...``: the password (or secret key) of a URL masked."""
+    import re
+
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 class Settings(BaseSettings):
@@ -65,6 +72,11 @@ class Settings(BaseSettings):
         default=None, description="set by the engine in a retraining job's process: versions it registers carry it"
     )
     debug: bool = False
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry credentials (postgresql://user:password@..., s3://key:secret@...): never show them
+        for name, value in super().__repr_args__():
+            yield name, (_without_credentials(value) if isinstance(value, str) and "://" in value else value)
 
     @field_validator("api_token", mode="before")
     @classmethod
