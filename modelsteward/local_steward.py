@@ -48,7 +48,8 @@ from modelsteward.domain.records import (
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef
-from modelsteward.errors import InvalidArgument
+from modelsteward.errors import InvalidArgument, NotFound, StewardError
+from modelsteward.governance.permissions import Reach
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
@@ -144,18 +145,111 @@ class LocalSteward(Steward):
             clock=clock,
             compliance=self.compliance,
         )
+        from modelsteward.governance.access import AccessControl
+
+        self.access = AccessControl(
+            self.db, lambda principal: [(g.role, g.scope) for g in self.lifecycles.grants(principal)], self._unit_of
+        )
+        # Embedded use and the open laptop server run unchecked, as the local admin; a server's
+        # ``acting_as(actor, enforce=True)`` copies check every call against the actor's grants.
+        self._enforce = False
+        self._implicit_roles: tuple[str, ...] = ()
+        self._request: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<LocalSteward {self.db.safe_url}>"
 
-    def acting_as(self, actor: str) -> LocalSteward:
-        """The same steward (same store, same caches) recording changes in ``actor``'s name."""
+    def acting_as(
+        self,
+        actor: str,
+        *,
+        enforce: bool = False,
+        implicit_roles: tuple[str, ...] = (),
+        request: dict[str, Any] | None = None,
+    ) -> LocalSteward:
+        """The same steward (same store, same caches) recording changes in ``actor``'s name. With
+        ``enforce``, every call first checks that ``actor`` holds a role granting its permission (see
+        ``modelsteward.governance.permissions``), refusing with Forbidden (403) and an ``access.denied``
+        audit event; ``implicit_roles`` count as global grants (an open server's anonymous reader);
+        ``request`` (method, path) is recorded with a denial."""
         clone = object.__new__(LocalSteward)
         clone.__dict__.update(self.__dict__)
         clone.actor = actor
+        clone._enforce = enforce
+        clone._implicit_roles = tuple(implicit_roles)
+        clone._request = request
         return clone
 
+    # -- access control -------------------------------------------------------------------------------
+
+    def _authorize(
+        self,
+        permission: str,
+        *,
+        model: str | None = None,
+        models: set[str] | None = None,
+        unit: str | None = None,
+        reach: Reach = Reach.GLOBAL,
+    ) -> None:
+        """Refuse (Forbidden, audited) unless the actor may ``permission`` on ``model``/``models`` (all of
+        them) and business ``unit``; with none of them, with a grant in ``reach``. A no-op unless enforcing."""
+        if not self._enforce:
+            return
+        targets = set(models or ())
+        if model is not None:
+            targets.add(model)
+        if not self.access.allowed(
+            self.actor, permission, models=targets, unit=unit, reach=reach, implicit=self._implicit_roles
+        ):
+            raise self.access.deny(self.actor, permission, models=targets, unit=unit, reach=reach,
+                                   request=self._request)  # fmt: skip
+
+    def _unit_of(self, model: str) -> str | None:
+        try:
+            return self.catalog.get_model(model).business_unit
+        except StewardError:  # no such model (or not a model name): only global and model grants cover it
+            return None
+
+    def _authorize_registration(self, registration: Registration) -> None:
+        """A version of an existing model needs model.register on it; a new model needs a global grant or
+        one for the business unit it is registered under."""
+        if not self._enforce:
+            return
+        if self._model_exists(registration.name):
+            self._authorize("model.register", model=registration.name)
+        else:
+            self._authorize("model.register", unit=registration.model_update.business_unit)
+
+    def _model_exists(self, name: str) -> bool:
+        try:
+            self.catalog.get_model(name)
+            return True
+        except NotFound:
+            return False
+
+    def _deployment_models(self, name: str) -> set[str]:
+        """The models a stored deployment routes to (none when there is no such deployment)."""
+        if not self._enforce:  # embedded: no lookup for a check that will not be made
+            return set()
+        try:
+            return _spec_models(self.deployments.get(name).spec)
+        except StewardError:
+            return set()
+
+    def _served_models(self, name: str) -> set[str]:
+        """The models a deployment routes to, from the gateway's memory (the serving path's check)."""
+        if not self._enforce:
+            return set()
+        try:
+            route = self.gateway.route(name)
+        except StewardError:
+            return set()
+        refs = [arm.ref for arm in (*route.arms, *route.shadows)]
+        refs += list(getattr(route.pipeline, "versions", {}).values()) if route.pipeline is not None else []
+        return {_model_of(ref) for ref in refs}
+
     def register_prepared(self, registration: Registration) -> ModelVersion:
+        self._authorize_registration(registration)
         if self.settings.job_id is not None:  # registered by a retraining job: say which
             import dataclasses
 
@@ -170,46 +264,62 @@ class LocalSteward(Steward):
 
     def register_upload(self, registration: Registration) -> ModelVersion:
         """Record a registration that arrived over the network, after checking its artifact."""
+        self._authorize_registration(registration)
         return self._placed(self.catalog.register(self.catalog.verify_upload(registration), actor=self.actor))
 
     def get_model(self, name: str) -> RegisteredModel:
+        self._authorize("catalog.read", model=name)
         return self.catalog.get_model(name)
 
     def update_model(self, name: str, **fields: Any) -> RegisteredModel:
-        return self.catalog.update_model(name, model_update(**fields), actor=self.actor)
+        self._authorize("model.update", model=name, unit=fields.get("business_unit"))
+        updated = self.catalog.update_model(name, model_update(**fields), actor=self.actor)
+        if "business_unit" in fields:
+            self.access.invalidate()
+        return updated
 
     def search_models(self, **filters: Any) -> ModelPage:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.catalog.search_models(**filters)
 
     def get_version(self, ref: str) -> ModelVersion:
+        self._authorize("catalog.read", model=_model_of(ref))
         return self.catalog.get_version(ref)
 
     def list_versions(
         self, name: str | None = None, *, limit: int | None = None, offset: int = 0
     ) -> list[VersionSummary]:
+        self._authorize("catalog.read", model=name, reach=Reach.ANYWHERE)
         return self.catalog.list_versions(name, limit=limit, offset=offset)[0]
 
     def count_versions(self, name: str | None = None) -> int:
+        self._authorize("catalog.read", model=name, reach=Reach.ANYWHERE)
         return self.catalog.list_versions(name, limit=0)[1]
 
     def get_lineage(self, ref: str) -> Lineage:
+        self._authorize("catalog.read", model=_model_of(ref))
         lineage = self.catalog.lineage(ref)
         downstream = self.deployments.downstream(self.catalog.get_version(lineage.version))
         return lineage.model_copy(update={"downstream": downstream})
 
     def get_dataset(self, content_hash: str) -> Dataset:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.catalog.get_dataset(content_hash)
 
     def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None) -> Alias:
+        self._authorize("alias.set", model=name)
         return self.catalog.set_alias(name, alias, version, actor=self.actor, expected_version=expected_version)
 
     def delete_alias(self, name: str, alias: str) -> None:
+        self._authorize("alias.set", model=name)
         self.catalog.delete_alias(name, alias, actor=self.actor)
 
     def list_aliases(self, name: str) -> list[Alias]:
+        self._authorize("catalog.read", model=name)
         return self.catalog.list_aliases(name)
 
     def load_model(self, ref: str) -> LoadedModel:
+        self._authorize("inference.predict", model=_model_of(ref))
         return self.catalog.load(self.catalog.get_version(ref))
 
     def predict(self, ref: str, data: Any) -> pd.DataFrame:
@@ -217,10 +327,12 @@ class LocalSteward(Steward):
 
     def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
         """A version and its artifact, hash-checked (the remote body downloads through this)."""
+        self._authorize("model.download", model=_model_of(ref))
         version = self.catalog.get_version(ref)
         return version, self.catalog.artifact_bytes(version)
 
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+        self._authorize("audit.read", model=model)
         return self.catalog.list_events(model=model, limit=limit)
 
     # -- deployments and the gateway ----------------------------------------------------------------
@@ -262,27 +374,34 @@ class LocalSteward(Steward):
             log_predictions=log_predictions,
             description=description,
         )
-        return self.deployments.deploy(name, spec, actor=self.actor)
+        return self.deploy_spec(name, spec)
 
     def deploy_spec(self, name: str, spec: DeploymentSpec) -> Deployment:
+        self._authorize("deployment.manage", models=self._deployment_models(name) | _spec_models(spec))
         return self.deployments.deploy(name, spec, actor=self.actor)
 
     def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
+        self._authorize("deployment.manage", models=self._deployment_models(name) | {_model_of(r) for r in challengers})
         return self.deployments.set_traffic(name, challengers, actor=self.actor)
 
     def undeploy(self, name: str) -> Deployment:
+        self._authorize("deployment.manage", models=self._deployment_models(name))
         return self.deployments.undeploy(name, actor=self.actor)
 
     def rollback(self, name: str) -> Deployment:
+        self._authorize("deployment.manage", models=self._deployment_models(name))
         return self.deployments.rollback(name, actor=self.actor)
 
     def get_deployment(self, name: str) -> Deployment:
+        self._authorize("catalog.read", models=self._deployment_models(name))
         return self.deployments.get(name)
 
     def list_deployments(self, *, status: str | None = None) -> list[Deployment]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.deployments.list(status=status)
 
     def deployment_history(self, name: str) -> list[DeploymentRevision]:
+        self._authorize("catalog.read", models=self._deployment_models(name))
         return self.deployments.history(name)
 
     @property
@@ -353,15 +472,19 @@ class LocalSteward(Steward):
         at: datetime | None = None,
     ) -> Served:
         """``at`` records another time than now in the prediction log: backfills and simulations."""
+        self._authorize("inference.predict", models=self._served_models(name))
         from modelsteward.stats.schema import to_frame
 
         return self.gateway.serve(name, to_frame(data), request_id=request_id, checked_against=checked_against, at=at)
 
     def serving_signature(self, name: str) -> Signature | None:
-        """What a deployment's requests carry (its champion's or pipeline's inputs), from memory."""
+        """What a deployment's requests carry (its champion's or pipeline's inputs), from memory. The
+        first step of a prediction: it checks inference.predict, so a refusal comes before any decoding."""
+        self._authorize("inference.predict", models=self._served_models(name))
         return self.gateway.route(name).signature
 
     def serving_description(self, name: str) -> dict[str, Any]:
+        self._authorize("catalog.read", models=self._served_models(name))
         route = self.gateway.route(name)
         versions = [arm.version for arm in route.arms] or sorted(getattr(route.pipeline, "versions", {}).values())
         return {"signature": route.signature, "versions": versions, "revision": route.revision}
@@ -369,6 +492,7 @@ class LocalSteward(Steward):
     def send_feedback(self, name: str, rows: list[dict[str, Any]], *, at: datetime | None = None) -> int:
         """Record ground truth: each row has ``prediction_id`` and ``actual`` and/or ``actual_<name>``
         values (and optionally ``ts``, when the outcome was observed). Returns the rows accepted."""
+        self._authorize("feedback.write", models=self._served_models(name))
         from modelsteward.serving.feedback_rows import feedback_batch
 
         self.deployments.get(name)  # NotFound for an unknown deployment
@@ -383,92 +507,117 @@ class LocalSteward(Steward):
     # -- monitoring and alerts ----------------------------------------------------------------------
 
     def put_monitor(self, name: str, spec: MonitorSpec | dict[str, Any] | str | Path) -> Monitor:
+        self._authorize("monitor.manage")
         return self.monitors.put(name, parse_spec(MonitorSpec, spec, what="monitor"), actor=self.actor)
 
     def get_monitor(self, name: str) -> Monitor:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.get(name)
 
     def list_monitors(self) -> list[Monitor]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.list()
 
     def delete_monitor(self, name: str) -> None:
+        self._authorize("monitor.manage")
         self.monitors.delete(name, actor=self.actor)
 
     def run_monitor(self, name: str, *, at: datetime | None = None) -> MonitorResult:
+        self._authorize("monitor.run")
         return self.monitors.run(name, at=at, actor=self.actor)
 
     def monitor_results(self, name: str, *, limit: int = 50) -> list[MonitorResult]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.results(name, limit=limit)
 
     def record_kpis(self, points: list[KPIPoint | dict[str, Any]]) -> int:
+        self._authorize("feedback.write")
         parsed = [parse_spec(KPIPoint, p, what="KPI point") for p in points]
         return self.monitors.record_kpis(parsed, actor=self.actor)
 
     def kpi_series(
         self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None
     ) -> list[KPIPoint]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.kpi_series(kpi, scope, start=start, end=end)
 
     def compare_kpi_arms(
         self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None, kind: str = "mean"
     ) -> dict[str, Any]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.compare_arms(kpi, scope, start=start, end=end, kind=kind)
 
     def kpi_change(
         self, kpi: str, scope: str, *, change_at: datetime | None = None, kind: str = "mean"
     ) -> dict[str, Any]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.change(kpi, scope, change_at=change_at, kind=kind)
 
     def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
+        self._authorize("alert.manage")
         return self.alerts.put_channel(parse_spec(Channel, channel, what="channel"), self.actor)
 
     def list_channels(self) -> list[Channel]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.alerts.list_channels()
 
     def put_alert_rule(self, rule: AlertRule | dict[str, Any]) -> AlertRuleState:
+        self._authorize("alert.manage")
         return self.alerts.put_rule(parse_spec(AlertRule, rule, what="alert rule"), self.actor)
 
     def list_alert_rules(self) -> list[AlertRuleState]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.alerts.list_rules()
 
     def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[Alert]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.alerts.list_alerts(status=status, limit=limit)
 
     def acknowledge_alert(self, alert_id: int) -> Alert:
+        self._authorize("alert.manage")
         return self.alerts.acknowledge(alert_id, self.actor)
 
     def resolve_alert(self, alert_id: int) -> Alert:
+        self._authorize("alert.manage")
         return self.alerts.resolve(alert_id, self.actor)
 
     def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.alerts.list_deliveries(alert_id=alert_id, status=status)
 
     # -- life cycles ------------------------------------------------------------------------------------
 
     def apply_lifecycle(self, definition: LifecycleDefinition | dict[str, Any] | str | Path) -> Lifecycle:
+        self._authorize("lifecycle.define")
         from modelsteward.domain.lifecycle import parse_lifecycle
 
         defn, text = parse_lifecycle(definition)
         return self.lifecycles.apply(defn, source=text, actor=self.actor)
 
     def get_lifecycle(self, name: str) -> Lifecycle:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.lifecycles.get(name)
 
     def list_lifecycles(self) -> list[Lifecycle]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.lifecycles.list()
 
     def assign_lifecycle(
         self, model: str, lifecycle: str, *, parameters: dict[str, float] | None = None
     ) -> LifecycleStatus:
+        self._authorize("lifecycle.define", model=model)
         return self.lifecycles.assign(model, lifecycle, parameters, actor=self.actor)
 
     def lifecycle_status(self, model: str) -> LifecycleStatus:
+        self._authorize("catalog.read", model=model)
         return self.lifecycles.status(model)
 
     def advance(self, ref: str, to: str) -> Run:
+        self._authorize("lifecycle.request", model=_model_of(ref))
         return self.lifecycles.request(ref, to, actor=self.actor)
 
     def check_gates(self, ref: str, to: str) -> GateCheck:
+        self._authorize("compliance.run", model=_model_of(ref))
         version, transition, results = self.lifecycles.gate(ref, to)
         name = ModelRef.parse(ref).name
         position = {p.version: p.stage for p in self.lifecycles.status(name).positions}
@@ -483,31 +632,45 @@ class LocalSteward(Steward):
         )
 
     def approve(self, ref: str, *, role: str, comment: str = "") -> Run:
+        self._authorize("lifecycle.approve", model=_model_of(ref))
         return self.lifecycles.decide(ref, role=role, decision="approve", comment=comment, actor=self.actor)
 
     def reject(self, ref: str, *, role: str, comment: str = "") -> Run:
+        self._authorize("lifecycle.approve", model=_model_of(ref))
         return self.lifecycles.decide(ref, role=role, decision="reject", comment=comment, actor=self.actor)
 
     def lifecycle_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
+        self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
         return self.lifecycles.list_runs(model=model, status=status, limit=limit)
 
     def get_lifecycle_run(self, run_id: int) -> Run:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.lifecycles.get_run(run_id)
 
     def cancel_lifecycle_run(self, run_id: int, *, reason: str = "") -> Run:
+        if self._enforce:  # a grant somewhere first (so an unknown run is a 403 too), then on the run's model
+            self._authorize("lifecycle.cancel", reach=Reach.ANYWHERE)
+            self._authorize("lifecycle.cancel", model=self.lifecycles.get_run(run_id).model)
         return self.lifecycles.cancel(run_id, actor=self.actor, reason=reason)
 
     def grant_role(
         self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
     ) -> RoleGrant:
-        return self.lifecycles.grant(principal, role, model=model, unit=business_unit, actor=self.actor)
+        self._authorize("identity.admin")
+        grant = self.lifecycles.grant(principal, role, model=model, unit=business_unit, actor=self.actor)
+        self.access.invalidate()
+        return grant
 
     def revoke_role(
         self, principal: str, role: str, *, model: str | None = None, business_unit: str | None = None
     ) -> None:
+        self._authorize("identity.admin")
         self.lifecycles.revoke(principal, role, model=model, unit=business_unit, actor=self.actor)
+        self.access.invalidate()
 
     def list_grants(self, principal: str | None = None) -> list[RoleGrant]:
+        if principal is None or principal != self.actor:  # one may always see one's own grants
+            self._authorize("identity.read")
         return self.lifecycles.grants(principal)
 
     def has_role(self, principal: str, role: str, *, model: str | None = None) -> bool:
@@ -515,21 +678,27 @@ class LocalSteward(Steward):
         return self.lifecycles.has_role(principal, role, model=model)
 
     def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
+        self._authorize("identity.admin")
         return self.identities.create_principal(name, kind=kind, display_name=display_name, actor=self.actor)
 
     def list_users(self) -> list[Principal]:
+        self._authorize("identity.read")
         return self.identities.list_principals()
 
     def disable_user(self, name: str) -> None:
+        self._authorize("identity.admin")
         self.identities.disable(name, actor=self.actor)
 
     def create_token(self, principal: str, *, name: str = "default", expires_in: str | None = "90d") -> NewToken:
+        self._authorize("identity.admin")
         return self.identities.create_token(principal, name=name, expires_in=expires_in, actor=self.actor)
 
     def list_tokens(self, principal: str | None = None) -> list[TokenInfo]:
+        self._authorize("identity.read")
         return self.identities.list_tokens(principal)
 
     def revoke_token(self, token_id: int) -> None:
+        self._authorize("identity.admin")
         self.identities.revoke_token(token_id, actor=self.actor)
 
     def authenticate(self, token: str) -> str:
@@ -537,6 +706,7 @@ class LocalSteward(Steward):
         return self.identities.authenticate(token)
 
     def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
+        self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
         from datetime import UTC, datetime
 
         from modelsteward.domain.monitoring import parse_duration
@@ -588,17 +758,20 @@ class LocalSteward(Steward):
                           with_debt=sum(1 for d in debts if d.score), checked_at=now)  # fmt: skip
 
     def verify_audit(self) -> AuditCheck:
+        self._authorize("audit.read")
         from modelsteward.governance.audit import AuditService
 
         return AuditService(self.db).verify()
 
     def export_audit(self, out: IO[str], *, after: int = 0) -> int:
+        self._authorize("audit.read")
         from modelsteward.governance.audit import AuditService
 
         return AuditService(self.db).export(out, after=after)
 
     def audit_lines(self, *, after: int = 0) -> Iterator[str]:
         """The trail as JSON Lines, one event at a time (what the API streams)."""
+        self._authorize("audit.read")
         from modelsteward.governance.audit import AuditService
 
         return AuditService(self.db).lines(after=after)
@@ -646,10 +819,12 @@ class LocalSteward(Steward):
         return self.compliance.explain(version, to_frame(data))
 
     def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
+        self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
         assert self.lifecycles.jobs is not None
         return self.lifecycles.jobs.list(model=model, status=status, limit=limit)
 
     def get_job(self, job_id: int) -> Job:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         assert self.lifecycles.jobs is not None
         return self.lifecycles.jobs.get(job_id)
 
@@ -712,3 +887,16 @@ class LocalSteward(Steward):
         self.lifecycles.jobs.wait()  # a retraining job this process started finishes and is recorded
         self.stop_serving()
         self.db.dispose()
+
+
+def _model_of(ref: str) -> str:
+    return ModelRef.parse(ref).name
+
+
+def _spec_models(spec: DeploymentSpec) -> set[str]:
+    """The models a route set names: its arms, shadows and pipeline model steps."""
+    names = {_model_of(ref) for ref in spec.refs}
+    for step in (spec.pipeline or {}).get("steps", []):
+        if isinstance(step, dict) and isinstance(step.get("model"), str):
+            names.add(_model_of(step["model"]))
+    return names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,13 @@ def _default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers): still name the actor
         return "local"
+
+
+def _without_credentials(url: str) -> str:
+    """``scheme://user:***@host/...``: the password (or secret key) of a URL masked."""
+    import re
+
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
 
 class Settings(BaseSettings):
@@ -80,6 +87,11 @@ class Settings(BaseSettings):
     oidc_algorithms: list[str] = Field(default=["RS256", "ES256"], description="accepted public-key algorithms")
     oidc_client_id: str | None = Field(default=None, description="the dashboard's client id at the IdP (login)")
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="clock skew allowed on exp/iat/nbf")
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry credentials (postgresql://user:password@..., s3://key:secret@...): never show them
+        for name, value in super().__repr_args__():
+            yield name, (_without_credentials(value) if isinstance(value, str) and "://" in value else value)
 
     @field_validator("api_token", mode="before")
     @classmethod

@@ -9,9 +9,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelsteward import __version__
+from modelsteward.api.deps import needs
 from modelsteward.api.errors import error_response, install_error_handlers
 from modelsteward.api.routes_catalog import router as catalog_router
 from modelsteward.api.routes_compliance import router as compliance_router
@@ -27,7 +29,11 @@ from modelsteward.settings import Settings
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413 before reading them (uploads have their own limit)."""
+    """Refuse bodies over the limit with 413: at once when Content-Length says so, else (a chunked body)
+    as soon as the bytes received pass it, so nothing reads an unbounded body into memory. Registration
+    uploads have their own, larger limit."""
+
+    UPLOAD_PATHS = ("/versions", "/kpis/upload")
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -35,20 +41,35 @@ class BodyLimit:
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            limit = self.max_upload_bytes if scope["path"].endswith("/versions") else self.max_bytes
-            if length is not None and length.isdigit() and int(length) > limit:
-                response = error_response(
-                    413,
-                    "payload_too_large",
-                    f"the request body ({int(length)} bytes) is over the limit of {limit} bytes",
-                    {"limit": limit},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        limit = self.max_upload_bytes if scope["path"].endswith(self.UPLOAD_PATHS) else self.max_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            response = error_response(
+                413,
+                "payload_too_large",
+                f"the request body ({int(length)} bytes) is over the limit of {limit} bytes",
+                {"limit": limit},
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI re-raises an HTTPException met while reading the body; the app's handler
+                    # turns it into the usual 413 body
+                    raise HTTPException(413, f"the request body is over the limit of {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _tune_garbage_collector() -> None:
@@ -105,16 +126,16 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
 
         app.include_router(demo_router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, **needs(None))
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability")
+    @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability", **needs(None))
     def health() -> Any:
         steward.db.ping()
         return {"status": "ok", "database": "ok"}
 
-    @app.get("/api/v1/info", summary="Version, backends and known kinds")
+    @app.get("/api/v1/info", summary="Version, backends and known kinds", **needs(None))
     def info() -> Any:
         from modelsteward.kinds.registry import kind_names
 

@@ -1,17 +1,18 @@
-"""Request dependencies: who is calling (from their API token), the facade acting as them, and the checks
-on changes and on administration."""
+"""Request dependencies: who is calling (from their API token) and the facade acting as them, which checks
+every call against the caller's roles; and ``needs``, how a route declares the permission it takes."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from modelsteward.errors import Forbidden, Unauthenticated
+from modelsteward.errors import Unauthenticated
+from modelsteward.governance.permissions import BOOTSTRAP_ADMIN, PERMISSIONS
 from modelsteward.local_steward import LocalSteward
 
-ADMIN_TOKEN_ACTOR = "token:admin"  # whoever holds the server's STEWARD_API_TOKEN (the bootstrap admin)
+ADMIN_TOKEN_ACTOR = BOOTSTRAP_ADMIN  # whoever holds the server's STEWARD_API_TOKEN
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -46,39 +47,66 @@ def _caller(request: Request, *, required: bool) -> str | None:
     return authenticate(request.app.state.steward, request.app.state.settings, token)
 
 
+PERMISSION_KEY = "x-steward-permission"
+
+
+def needs(permission: str | None) -> dict[str, Any]:
+    """Route arguments declaring the permission its facade call checks (``None``: a public route, open to
+    anyone who may reach the server). It shows in the OpenAPI document, and the authorization matrix
+    test fails for a route that declares nothing."""
+    if permission is not None and permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return {"openapi_extra": {PERMISSION_KEY: permission or "public"}}
+
+
+def _about(request: Request) -> dict[str, str]:
+    return {"method": request.method, "path": request.url.path}
+
+
+def _protected(settings: Any) -> bool:
+    """Does this server check who calls it? Not an open laptop server (no token demanded or configured),
+    where everyone is the local admin."""
+    return bool(settings.auth_required or settings.api_token is not None)
+
+
 def get_steward(request: Request) -> LocalSteward:
-    """The facade for a read: as the token's principal; anonymous when the server does not demand one."""
+    """The facade for a read: as the token's principal, checked against its roles. Where the server lets
+    reads in without a token (STEWARD_API_TOKEN set, auth off), the anonymous caller reads as a viewer."""
     steward: LocalSteward = request.app.state.steward
     settings = request.app.state.settings
     actor = _caller(request, required=settings.auth_required)
-    return steward.acting_as(actor or request.app.state.anonymous_actor)
+    if not _protected(settings):
+        return steward.acting_as(actor or request.app.state.anonymous_actor)
+    if actor is None:
+        return steward.acting_as(
+            request.app.state.anonymous_actor, enforce=True, implicit_roles=("viewer",), request=_about(request)
+        )
+    return steward.acting_as(actor, enforce=True, request=_about(request))
 
 
 def get_writer(request: Request) -> LocalSteward:
-    """The facade for a change: with a token when the server demands one or has STEWARD_API_TOKEN;
-    on an open laptop server, as the ``x-steward-actor`` the client names."""
+    """The facade for a change: with a token, checked against its principal's roles, when the server
+    demands one or has STEWARD_API_TOKEN; on an open laptop server, as the ``x-steward-actor`` the client
+    names, unchecked."""
     steward: LocalSteward = request.app.state.steward
     settings = request.app.state.settings
-    required = settings.auth_required or settings.api_token is not None
-    actor = _caller(request, required=required)
+    actor = _caller(request, required=_protected(settings))
     if actor is None:
-        actor = (request.headers.get("x-steward-actor") or request.app.state.anonymous_actor)[:256]
-    return steward.acting_as(actor)
+        return steward.acting_as((request.headers.get("x-steward-actor") or request.app.state.anonymous_actor)[:256])
+    return steward.acting_as(actor, enforce=True, request=_about(request))
 
 
-def get_admin(request: Request) -> LocalSteward:
-    """The facade for administration (users, tokens, roles): the bootstrap admin or a global admin. On an
-    open laptop server (no token demanded, none configured) everyone is the local admin."""
-    writer = get_writer(request)
-    settings = request.app.state.settings
-    if not (settings.auth_required or settings.api_token is not None):
-        return writer
-    if writer.actor == ADMIN_TOKEN_ACTOR or writer.has_role(writer.actor, "admin"):
-        return writer
-    raise Forbidden(f"{writer.actor} is not an admin: users, tokens and roles are administered by admins",
-                    details={"user": writer.actor, "role": "admin"})  # fmt: skip
+def get_inference(request: Request) -> LocalSteward:
+    """The facade for inference, feedback and serving metadata: with a valid token, checked, when the server
+    demands one; open otherwise (applications on a laptop or an internal network)."""
+    steward: LocalSteward = request.app.state.steward
+    if not request.app.state.settings.auth_required:
+        return steward
+    actor = _caller(request, required=True)
+    assert actor is not None
+    return steward.acting_as(actor, enforce=True, request=_about(request))
 
 
 Reader = Annotated[LocalSteward, Depends(get_steward)]
 Writer = Annotated[LocalSteward, Depends(get_writer)]
-Admin = Annotated[LocalSteward, Depends(get_admin)]
+Admin = Writer  # administration is checked like every change: identity.admin (see governance.permissions)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelsteward.api.deps import Reader, Writer
+from modelsteward.api.deps import Reader, Writer, needs
 from modelsteward.api.payloads import frame_from_json, frame_to_records
 from modelsteward.catalog.registration import from_manifest
 from modelsteward.domain.records import (
@@ -74,7 +74,7 @@ def _parse_tags(tag: list[str] | None) -> dict[str, str] | None:
     return tags
 
 
-@router.get("/models", response_model=ModelPage, summary="List and search models")
+@router.get("/models", response_model=ModelPage, summary="List and search models", **needs("catalog.read"))
 def list_models(
     st: Reader,
     kind: str | None = None,
@@ -100,17 +100,29 @@ def list_models(
     )
 
 
-@router.get("/models/{name}", response_model=RegisteredModel, summary="A model with its metadata and aliases")
+@router.get(
+    "/models/{name}",
+    response_model=RegisteredModel,
+    summary="A model with its metadata and aliases",
+    **needs("catalog.read"),
+)
 def get_model(st: Reader, name: str) -> RegisteredModel:
     return st.get_model(name)
 
 
-@router.patch("/models/{name}", response_model=RegisteredModel, summary="Change a model's metadata")
+@router.patch(
+    "/models/{name}", response_model=RegisteredModel, summary="Change a model's metadata", **needs("model.update")
+)
 def update_model(st: Writer, name: str, update: ModelUpdate) -> RegisteredModel:
     return st.update_model(name, **update.model_dump(exclude_none=True))
 
 
-@router.get("/models/{name}/versions", response_model=VersionList, summary="Versions of a model, newest first")
+@router.get(
+    "/models/{name}/versions",
+    response_model=VersionList,
+    summary="Versions of a model, newest first",
+    **needs("catalog.read"),
+)
 def list_model_versions(
     st: Reader,
     name: str,
@@ -126,6 +138,7 @@ def list_model_versions(
     response_model=ModelVersion,
     status_code=201,
     summary="Register a version: the artifact file plus its JSON manifest",
+    **needs("model.register"),
 )
 def register_version(
     st: Writer,
@@ -143,7 +156,9 @@ def register_version(
     return st.register_upload(from_manifest(name, manifest, data))
 
 
-@router.get("/models/{name}/versions/{version}", response_model=ModelVersion, summary="One version")
+@router.get(
+    "/models/{name}/versions/{version}", response_model=ModelVersion, summary="One version", **needs("catalog.read")
+)
 def get_version(st: Reader, name: str, version: Annotated[int, Path(ge=1)]) -> ModelVersion:
     return st.get_version(f"{check_name(name)}/{version}")
 
@@ -152,6 +167,7 @@ def get_version(st: Reader, name: str, version: Annotated[int, Path(ge=1)]) -> M
     "/models/{name}/versions/{version}/artifact",
     summary="Download a version's artifact (hash-checked on the way out)",
     response_class=Response,
+    **needs("model.download"),
 )
 def download_artifact(st: Reader, name: str, version: int) -> Response:
     record, data = st.artifact_bytes(f"{check_name(name)}/{version}")
@@ -162,33 +178,47 @@ def download_artifact(st: Reader, name: str, version: int) -> Response:
     )
 
 
-@router.get("/models/{name}/versions/{version}/lineage", response_model=Lineage, summary="Where a version came from")
+@router.get(
+    "/models/{name}/versions/{version}/lineage",
+    response_model=Lineage,
+    summary="Where a version came from",
+    **needs("catalog.read"),
+)
 def get_lineage(st: Reader, name: str, version: int) -> Lineage:
     return st.get_lineage(f"{check_name(name)}/{version}")
 
 
-@router.get("/models/{name}/aliases", response_model=list[Alias], summary="A model's aliases")
+@router.get("/models/{name}/aliases", response_model=list[Alias], summary="A model's aliases", **needs("catalog.read"))
 def list_aliases(st: Reader, name: str) -> list[Alias]:
     return st.list_aliases(name)
 
 
-@router.put("/models/{name}/aliases/{alias}", response_model=Alias, summary="Point an alias at a version")
+@router.put(
+    "/models/{name}/aliases/{alias}", response_model=Alias, summary="Point an alias at a version", **needs("alias.set")
+)
 def set_alias(st: Writer, name: str, alias: str, change: AliasChange) -> Alias:
     return st.set_alias(name, alias, change.version, expected_version=change.expected_version)
 
 
-@router.delete("/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias")
+@router.delete("/models/{name}/aliases/{alias}", status_code=204, summary="Remove an alias", **needs("alias.set"))
 def delete_alias(st: Writer, name: str, alias: str) -> Response:
     st.delete_alias(name, alias)
     return Response(status_code=204)
 
 
-@router.get("/resolve", response_model=ModelVersion, summary="Resolve name, name/3 or name@alias to a version")
+@router.get(
+    "/resolve",
+    response_model=ModelVersion,
+    summary="Resolve name, name/3 or name@alias to a version",
+    **needs("catalog.read"),
+)
 def resolve(st: Reader, ref: Annotated[str, Query(description="name, name/VERSION or name@ALIAS")]) -> ModelVersion:
     return st.get_version(ref)
 
 
-@router.get("/versions", response_model=VersionList, summary="Versions across the whole catalog")
+@router.get(
+    "/versions", response_model=VersionList, summary="Versions across the whole catalog", **needs("catalog.read")
+)
 def list_all_versions(
     st: Reader,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
@@ -197,29 +227,38 @@ def list_all_versions(
     return VersionList(items=st.list_versions(None, limit=limit, offset=offset), total=st.count_versions(None))
 
 
-@router.get("/datasets/{content_hash}", response_model=Dataset, summary="A data set's fingerprint")
+@router.get(
+    "/datasets/{content_hash}", response_model=Dataset, summary="A data set's fingerprint", **needs("catalog.read")
+)
 def get_dataset(st: Reader, content_hash: str) -> Dataset:
     return st.get_dataset(content_hash)
 
 
-@router.get("/debt", response_model=DebtReport, summary="Model debt per model, worst first, and for the catalog")
+@router.get(
+    "/debt",
+    response_model=DebtReport,
+    summary="Model debt per model, worst first, and for the catalog",
+    **needs("catalog.read"),
+)
 def model_debt(st: Reader, model: str | None = None, max_age: str = "180d", stale_after: str = "2d") -> Any:
     return st.model_debt(model, max_age=max_age, stale_after=stale_after)
 
 
-@router.get("/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain")
+@router.get(
+    "/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain", **needs("audit.read")
+)
 def verify_audit(st: Reader) -> Any:
     return st.verify_audit()
 
 
-@router.get("/audit/export", summary="The audit trail as JSON Lines (for a SIEM), oldest first")
+@router.get("/audit/export", summary="The audit trail as JSON Lines (for a SIEM), oldest first", **needs("audit.read"))
 def export_audit(st: Reader, after: Annotated[int, Query(ge=0)] = 0) -> Any:
     from fastapi.responses import StreamingResponse
 
     return StreamingResponse(st.audit_lines(after=after), media_type="application/x-ndjson")
 
 
-@router.get("/events", response_model=list[Event], summary="The newest audit events")
+@router.get("/events", response_model=list[Event], summary="The newest audit events", **needs("audit.read"))
 def list_events(st: Reader, model: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[Event]:
     return st.list_events(model=model, limit=limit)
 
@@ -228,6 +267,7 @@ def list_events(st: Reader, model: str | None = None, limit: Annotated[int, Quer
     "/models/{name}/predict",
     response_model=PredictionResponse,
     summary="Predict with a version (latest, ?version=3 or ?alias=production)",
+    **needs("inference.predict"),
 )
 def predict(
     st: Reader,

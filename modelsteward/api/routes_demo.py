@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 
+from modelsteward.api.deps import needs
 from modelsteward.errors import InvalidArgument
 
 router = APIRouter(prefix="/demo", tags=["demo"])
@@ -22,7 +23,9 @@ def _inbox(request: Request) -> deque[dict[str, Any]]:
     return inbox
 
 
-@router.post("/inbox", status_code=202, summary="Receive an alert notification (the demo's operations webhook)")
+@router.post(
+    "/inbox", status_code=202, summary="Receive an alert notification (the demo's operations webhook)", **needs(None)
+)
 async def receive(request: Request) -> Any:
     try:
         payload = orjson.loads(await request.body())
@@ -38,6 +41,6 @@ async def receive(request: Request) -> Any:
     return {"received": True}
 
 
-@router.get("/inbox", summary="What the demo's operations webhook received, newest first")
+@router.get("/inbox", summary="What the demo's operations webhook received, newest first", **needs(None))
 def messages(request: Request) -> Any:
     return list(_inbox(request))

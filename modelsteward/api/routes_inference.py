@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelsteward import __version__
-from modelsteward.api.deps import authenticate, bearer
+from modelsteward.api.deps import authenticate, bearer, get_inference, needs
 from modelsteward.errors import InvalidArgument, PayloadTooLarge, StewardError, Unauthenticated
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.protocols import (
@@ -37,9 +37,9 @@ REQUEST_HEADER = "x-steward-request-id"
 JSON = "application/json"
 
 
-def _steward(request: Request) -> LocalSteward:
-    """The facade for inference, feedback and model metadata; with a valid token when the server demands one
-    (health probes and /metrics do not go through here)."""
+def _authenticated(request: Request) -> LocalSteward:
+    """The facade, unchecked, for the public readiness probe and /metrics: any valid token when the server
+    demands one, no role."""
     settings = request.app.state.settings
     if settings.auth_required:
         token = bearer(request.headers.get("authorization"))
@@ -113,23 +113,33 @@ async def _timed(request: Request, name: str, protocol: str, run: Any) -> Respon
         request.app.state.metrics.observe_request(name, protocol, status, time.perf_counter() - started)
 
 
-@router.post("/v2/models/{name}/infer", tags=["inference"], summary="Open Inference Protocol v2 inference")
+@router.post(
+    "/v2/models/{name}/infer",
+    tags=["inference"],
+    summary="Open Inference Protocol v2 inference",
+    **needs("inference.predict"),
+)
 async def v2_infer(name: str, request: Request) -> Response:
     """JSON, or the binary tensor extension with ``Inference-Header-Content-Length``. Tabular inputs
     arrive as one named 1-D tensor per column or one 2-D tensor in the signature's column order.
     (``FastInference`` answers this path before FastAPI routing; this route documents it.)"""
     body = await request.body()
     length = request.headers.get("inference-header-content-length")
-    return await _timed(request, name, "v2", lambda: answer_v2(_steward(request), name, body, length))
+    return await _timed(request, name, "v2", lambda: answer_v2(get_inference(request), name, body, length))
 
 
-@router.post("/api/v1/deployments/{name}/predict", tags=["inference"], summary="Predict through a deployment")
+@router.post(
+    "/api/v1/deployments/{name}/predict",
+    tags=["inference"],
+    summary="Predict through a deployment",
+    **needs("inference.predict"),
+)
 async def json_predict(name: str, request: Request) -> Response:
     """Body: ``{"instances": [...]}``, ``{"dataframe_split": {"columns", "data"}}``,
     ``{"dataframe_records": [...]}`` or ``{"inputs": {col: [...]}}``, with an optional ``"id"``.
     The answer carries ``model_version``, ``prediction_ids``, ``columns`` and ``predictions``."""
     body = await request.body()
-    return await _timed(request, name, "json", lambda: answer_json(_steward(request), name, body))
+    return await _timed(request, name, "json", lambda: answer_json(get_inference(request), name, body))
 
 
 class FastInference:
@@ -167,20 +177,22 @@ class FastInference:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, name: str, protocol: str) -> None:
         started = time.perf_counter()
         try:
-            if self.auth_required:  # applications call with a service account's token
+            steward = self.steward
+            if self.auth_required:  # applications call with a service account's token, checked for inference.predict
                 token = bearer(next((v.decode() for k, v in scope["headers"] if k == b"authorization"), None))
                 if token is None:
                     raise Unauthenticated("this server requires a token: send 'Authorization: Bearer <token>'",
                                           details={"header": "authorization"})  # fmt: skip
-                authenticate(self.steward, self.state.settings, token)
+                actor = authenticate(steward, self.state.settings, token)
+                steward = steward.acting_as(actor, enforce=True, request={"method": "POST", "path": scope["path"]})
             body = await _read_body(receive, self.max_bytes)
             if protocol == "v2":
                 length = next(
                     (v.decode() for k, v in scope["headers"] if k == b"inference-header-content-length"), None
                 )
-                status, headers, content = answer_v2(self.steward, name, body, length)
+                status, headers, content = answer_v2(steward, name, body, length)
             else:
-                status, headers, content = answer_json(self.steward, name, body)
+                status, headers, content = answer_json(steward, name, body)
         except StewardError as e:
             status, headers, content = e.http_status, {"content-type": JSON}, _error_body(e.code, e.message, e.details)
         except Exception:  # noqa: BLE001 - the last line of defence: a 500 with the usual body
@@ -216,7 +228,12 @@ def _error_body(code: str, message: str, details: dict[str, Any]) -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message, "details": details}}, default=str)
 
 
-@router.post("/api/v1/deployments/{name}/feedback", tags=["inference"], summary="Ground truth for predictions")
+@router.post(
+    "/api/v1/deployments/{name}/feedback",
+    tags=["inference"],
+    summary="Ground truth for predictions",
+    **needs("feedback.write"),
+)
 async def feedback(name: str, request: Request) -> Any:
     """Body: ``{"feedback": [{"prediction_id": "...", "actual": 1}, ...]}``; several targets may be
     sent as ``actual_<name>`` fields. Joined to the predictions on ``prediction_id`` later."""
@@ -229,23 +246,23 @@ async def feedback(name: str, request: Request) -> Any:
         raise InvalidArgument(
             'give {"feedback": [{"prediction_id": "...", "actual": ...}, ...]}', details={"field": "feedback"}
         )
-    accepted = _steward(request).send_feedback(name, rows)
+    accepted = get_inference(request).send_feedback(name, rows)
     return {"deployment": name, "accepted": accepted}
 
 
-@router.get("/v2", tags=["inference"], summary="Open Inference Protocol server metadata")
+@router.get("/v2", tags=["inference"], summary="Open Inference Protocol server metadata", **needs(None))
 def v2_server() -> Any:
     return server_metadata(__version__)
 
 
-@router.get("/v2/health/live", tags=["inference"], summary="The server process is up")
+@router.get("/v2/health/live", tags=["inference"], summary="The server process is up", **needs(None))
 def v2_live() -> Any:
     return {"live": True}
 
 
-@router.get("/v2/health/ready", tags=["inference"], summary="Routes are loaded and the store answers")
+@router.get("/v2/health/ready", tags=["inference"], summary="Routes are loaded and the store answers", **needs(None))
 def v2_ready(request: Request) -> Response:
-    st = _steward(request)
+    st = _authenticated(request)
     ready = st.gateway.ready
     if ready:
         try:
@@ -257,22 +274,29 @@ def v2_ready(request: Request) -> Response:
     )
 
 
-@router.get("/v2/models/{name}", tags=["inference"], summary="A deployment's metadata: inputs and outputs")
+@router.get(
+    "/v2/models/{name}",
+    tags=["inference"],
+    summary="A deployment's metadata: inputs and outputs",
+    **needs("catalog.read"),
+)
 def v2_model(name: str, request: Request) -> Any:
-    st = _steward(request)
+    st = get_inference(request)
     served = st.serving_description(name)
     return model_metadata(name, served["versions"], served["signature"])
 
 
-@router.get("/v2/models/{name}/ready", tags=["inference"], summary="The deployment's models are loaded")
+@router.get(
+    "/v2/models/{name}/ready", tags=["inference"], summary="The deployment's models are loaded", **needs("catalog.read")
+)
 def v2_model_ready(name: str, request: Request) -> Any:
-    _steward(request).serving_signature(name)  # NotFound (404) when it is not deployed
+    get_inference(request).serving_description(name)  # NotFound (404) when it is not deployed
     return {"name": name, "ready": True}
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True)
+@router.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=True, **needs(None))
 def metrics(request: Request) -> Response:
-    st = _steward(request)
+    st = _authenticated(request)
     request.app.state.metrics.observe_monitoring(st.monitoring_stats())
     body = request.app.state.metrics.render(st.serving_stats())
     return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")

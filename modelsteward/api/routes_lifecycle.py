@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelsteward.api.deps import Admin, Reader, Writer
+from modelsteward.api.deps import Admin, Reader, Writer, needs
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -59,7 +59,12 @@ class GrantRequest(_Body):
     business_unit: str | None = None
 
 
-@router.post("/lifecycles", response_model=Lifecycle, summary="Apply a life-cycle definition (JSON or YAML text)")
+@router.post(
+    "/lifecycles",
+    response_model=Lifecycle,
+    summary="Apply a life-cycle definition (JSON or YAML text)",
+    **needs("lifecycle.define"),
+)
 def apply_lifecycle(st: Writer, request: ApplyRequest) -> Any:
     from modelsteward.errors import InvalidArgument
 
@@ -68,12 +73,14 @@ def apply_lifecycle(st: Writer, request: ApplyRequest) -> Any:
     return st.apply_lifecycle(request.yaml if request.yaml is not None else request.definition)  # type: ignore[arg-type]
 
 
-@router.get("/lifecycles", response_model=list[Lifecycle], summary="List life-cycle definitions")
+@router.get(
+    "/lifecycles", response_model=list[Lifecycle], summary="List life-cycle definitions", **needs("catalog.read")
+)
 def list_lifecycles(st: Reader) -> Any:
     return st.list_lifecycles()
 
 
-@router.get("/lifecycles/{name}", response_model=Lifecycle, summary="A life-cycle definition")
+@router.get("/lifecycles/{name}", response_model=Lifecycle, summary="A life-cycle definition", **needs("catalog.read"))
 def get_lifecycle(st: Reader, name: str) -> Any:
     return st.get_lifecycle(name)
 
@@ -82,42 +89,72 @@ def get_lifecycle(st: Reader, name: str) -> Any:
     "/lifecycles/{name}/diagram",
     response_class=PlainTextResponse,
     summary="The definition as a Mermaid state diagram (with ?model=, its versions marked)",
+    **needs("catalog.read"),
 )
 def lifecycle_diagram(st: Reader, name: str, model: str | None = None) -> Any:
     return PlainTextResponse(st.lifecycle_diagram(name, model=model), media_type="text/plain")
 
 
-@router.put("/models/{name}/lifecycle", response_model=LifecycleStatus, summary="Put a model under a life cycle")
+@router.put(
+    "/models/{name}/lifecycle",
+    response_model=LifecycleStatus,
+    summary="Put a model under a life cycle",
+    **needs("lifecycle.define"),
+)
 def assign_lifecycle(st: Writer, name: str, request: AssignRequest) -> Any:
     return st.assign_lifecycle(name, request.lifecycle, parameters=request.parameters)
 
 
-@router.get("/models/{name}/lifecycle", response_model=LifecycleStatus, summary="A model's life-cycle status")
+@router.get(
+    "/models/{name}/lifecycle",
+    response_model=LifecycleStatus,
+    summary="A model's life-cycle status",
+    **needs("catalog.read"),
+)
 def lifecycle_status(st: Reader, name: str) -> Any:
     return st.lifecycle_status(name)
 
 
-@router.post("/lifecycle/advance", response_model=Run, summary="Ask to move a version to a stage")
+@router.post(
+    "/lifecycle/advance", response_model=Run, summary="Ask to move a version to a stage", **needs("lifecycle.request")
+)
 def advance(st: Writer, request: AdvanceRequest) -> Any:
     return st.advance(request.ref, request.to)
 
 
-@router.post("/lifecycle/gates", response_model=GateCheck, summary="Evaluate a move's gates without making it")
+@router.post(
+    "/lifecycle/gates",
+    response_model=GateCheck,
+    summary="Evaluate a move's gates without making it",
+    **needs("compliance.run"),
+)
 def check_gates(st: Reader, request: AdvanceRequest) -> Any:
     return st.check_gates(request.ref, request.to)
 
 
-@router.post("/lifecycle/approve", response_model=Run, summary="Approve the transition a version waits on")
+@router.post(
+    "/lifecycle/approve",
+    response_model=Run,
+    summary="Approve the transition a version waits on",
+    **needs("lifecycle.approve"),
+)
 def approve(st: Writer, request: DecisionRequest) -> Any:
     return st.approve(request.ref, role=request.role, comment=request.comment)
 
 
-@router.post("/lifecycle/reject", response_model=Run, summary="Reject the transition a version waits on")
+@router.post(
+    "/lifecycle/reject",
+    response_model=Run,
+    summary="Reject the transition a version waits on",
+    **needs("lifecycle.approve"),
+)
 def reject(st: Writer, request: DecisionRequest) -> Any:
     return st.reject(request.ref, role=request.role, comment=request.comment)
 
 
-@router.get("/lifecycle/runs", response_model=list[Run], summary="Life-cycle runs, newest first")
+@router.get(
+    "/lifecycle/runs", response_model=list[Run], summary="Life-cycle runs, newest first", **needs("catalog.read")
+)
 def lifecycle_runs(
     st: Reader,
     model: str | None = None,
@@ -127,32 +164,41 @@ def lifecycle_runs(
     return st.lifecycle_runs(model=model, status=status, limit=limit)
 
 
-@router.get("/lifecycle/runs/{run_id}", response_model=Run, summary="One life-cycle run with its steps")
+@router.get(
+    "/lifecycle/runs/{run_id}", response_model=Run, summary="One life-cycle run with its steps", **needs("catalog.read")
+)
 def get_run(st: Reader, run_id: int) -> Any:
     return st.get_lifecycle_run(run_id)
 
 
-@router.post("/lifecycle/runs/{run_id}/cancel", response_model=Run, summary="Cancel an open run")
+@router.post(
+    "/lifecycle/runs/{run_id}/cancel", response_model=Run, summary="Cancel an open run", **needs("lifecycle.cancel")
+)
 def cancel_run(st: Writer, run_id: int, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
     return st.cancel_lifecycle_run(run_id, reason=request.reason if request else "")
 
 
-@router.get("/roles", response_model=list[RoleGrant], summary="Role grants")
+@router.get("/roles", response_model=list[RoleGrant], summary="Role grants", **needs("identity.read"))
 def list_grants(st: Reader, principal: str | None = None) -> Any:
     return st.list_grants(principal)
 
 
-@router.post("/roles", response_model=RoleGrant, summary="Grant a role (globally, for a model or a business unit)")
+@router.post(
+    "/roles",
+    response_model=RoleGrant,
+    summary="Grant a role (globally, for a model or a business unit)",
+    **needs("identity.admin"),
+)
 def grant_role(st: Admin, request: GrantRequest) -> Any:
     return st.grant_role(request.principal, request.role, model=request.model, business_unit=request.business_unit)
 
 
-@router.post("/roles/revoke", status_code=204, summary="Revoke a role grant")
+@router.post("/roles/revoke", status_code=204, summary="Revoke a role grant", **needs("identity.admin"))
 def revoke_role(st: Admin, request: GrantRequest) -> None:
     st.revoke_role(request.principal, request.role, model=request.model, business_unit=request.business_unit)
 
 
-@router.get("/jobs", response_model=list[Job], summary="Retraining jobs, newest first")
+@router.get("/jobs", response_model=list[Job], summary="Retraining jobs, newest first", **needs("catalog.read"))
 def list_jobs(
     st: Reader,
     model: str | None = None,
@@ -162,6 +208,6 @@ def list_jobs(
     return st.list_jobs(model=model, status=status, limit=limit)
 
 
-@router.get("/jobs/{job_id}", response_model=Job, summary="One retraining job with its log")
+@router.get("/jobs/{job_id}", response_model=Job, summary="One retraining job with its log", **needs("catalog.read"))
 def get_job(st: Reader, job_id: int) -> Any:
     return st.get_job(job_id)

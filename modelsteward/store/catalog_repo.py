@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,13 +168,14 @@ def list_models(
     for key, value in (tags or {}).items():
         where.append(M.tags[key].as_string() == value)
     if query:
-        needle = f"%{query.lower()}%"
+        # a bound parameter, with LIKE's wildcards escaped: "100%" finds "100%", not everything
+        needle = "%" + re.sub(r"([\\%_])", r"\\\1", query.lower()) + "%"
         where.append(
             sa.or_(
-                sa.func.lower(M.name).like(needle),
-                sa.func.lower(M.description).like(needle),
-                sa.func.lower(sa.func.coalesce(M.owner, "")).like(needle),
-                sa.func.lower(sa.func.coalesce(M.business_unit, "")).like(needle),
+                sa.func.lower(M.name).like(needle, escape="\\"),
+                sa.func.lower(M.description).like(needle, escape="\\"),
+                sa.func.lower(sa.func.coalesce(M.owner, "")).like(needle, escape="\\"),
+                sa.func.lower(sa.func.coalesce(M.business_unit, "")).like(needle, escape="\\"),
             )
         )
     order = {"name": M.name, "updated_at": M.updated_at.desc(), "created_at": M.created_at.desc()}[order_by]

@@ -133,7 +133,10 @@ def test_token_protects_changes(tmp_path: Path, numeric_model) -> None:
         assert wrong.status_code == 401
         ok = _upload(client, "m", model, X.head(), authorization="Bearer s3cret")
         assert ok.status_code == 201 and ok.json()["created_by"] == "token:admin"
-        assert client.get("/api/v1/models/m").status_code == 200  # reading needs no token yet
+        assert client.get("/api/v1/models/m").status_code == 200  # reading needs no token: a viewer's reads
+        refused = client.get("/api/v1/audit/verify")  # but not more than a viewer's
+        assert refused.status_code == 403 and "reader lacks audit.read" in _error(refused)["message"]
+        assert client.get("/api/v1/audit/verify", headers={"authorization": "Bearer s3cret"}).status_code == 200
     app.state.steward.close()
 
 

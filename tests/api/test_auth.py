@@ -56,6 +56,10 @@ def test_tokens_are_shown_once_stored_hashed_and_name_their_user(server: Any) ->
     assert token.split("_", 2)[2] not in stored and len(stored) == 64  # only a SHA-256 of the secret
 
     as_vera = {"authorization": f"Bearer {token}"}
+    refused = client.get("/api/v1/models", headers=as_vera)  # a token alone grants nothing: roles do
+    assert refused.status_code == 403 and _error(refused)["code"] == "forbidden"
+    grant = {"principal": "vera", "role": "data_scientist"}
+    assert client.post("/api/v1/roles", json=grant, headers=admin).status_code == 200
     assert client.get("/api/v1/models", headers=as_vera).status_code == 200
     rows = X.head(2).to_dict(orient="records")
     assert client.post("/api/v1/deployments/risk/predict", json={"instances": rows}, headers=as_vera).status_code == 200
@@ -131,6 +135,9 @@ def test_the_inference_fast_path_demands_the_token_too(tmp_path: Path, numeric_m
     steward.deploy("risk", "risk/1")
     steward.create_user("app", kind="service")
     token = steward.create_token("app").token
+    steward.create_user("nobody", kind="service")
+    roleless = steward.create_token("nobody").token
+    steward.grant_role("app", "operator", model="risk")
     body = {"instances": X.head(1).to_dict(orient="records")}
     with TestClient(server) as client:
         refused = client.post("/api/v1/deployments/risk/predict", json=body)
@@ -143,4 +150,10 @@ def test_the_inference_fast_path_demands_the_token_too(tmp_path: Path, numeric_m
             "/api/v1/deployments/risk/predict", json=body, headers={"authorization": f"Bearer {token}"}
         )
         assert served.status_code == 200 and served.headers["x-steward-model-version"] == "risk/1"
+        denied = client.post(
+            "/v2/models/risk/infer", json={"inputs": []}, headers={"authorization": f"Bearer {roleless}"}
+        )
+        assert denied.status_code == 403 and _error(denied)["code"] == "forbidden"
+        assert "nobody lacks inference.predict on model:risk" in _error(denied)["message"]
+    assert steward.list_events(limit=1)[0].action == "access.denied"
     steward.close()
