@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult
+from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult, parse_suite
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -48,7 +48,7 @@ from modelsteward.domain.records import (
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef
-from modelsteward.errors import InvalidArgument, NotFound, StewardError
+from modelsteward.errors import Forbidden, InvalidArgument, NotFound, StewardError
 from modelsteward.governance.permissions import Reach
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from modelsteward.catalog.registration import Registration
     from modelsteward.catalog.service import CatalogService
     from modelsteward.domain.explain import Explanation
+    from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.deployments import DeploymentService
     from modelsteward.serving.gateway import Gateway, Served
@@ -779,14 +780,20 @@ class LocalSteward(Steward):
     # -- compliance -------------------------------------------------------------------------------------
 
     def put_compliance_suite(self, suite: ComplianceSuite | dict[str, Any] | str | Path) -> StoredSuite:
-        return self.compliance.put_suite(suite, actor=self.actor)
+        self._authorize("compliance.define")
+        parsed = parse_suite(suite)
+        self._files_inside(parsed)
+        return self.compliance.put_suite(parsed, actor=self.actor)
 
     def list_compliance_suites(self) -> list[StoredSuite]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.compliance.list_suites()
 
     def run_compliance(
         self, ref: str, suite: ComplianceSuite | dict[str, Any] | str | Path, *, data: Any = None
     ) -> ComplianceRun:
+        self._authorize("compliance.run", model=_model_of(ref))
+        self._files_inside(self.compliance.resolve_suite(suite))
         frame = None
         if data is not None:
             from modelsteward.catalog.registration import read_table
@@ -795,20 +802,44 @@ class LocalSteward(Steward):
             frame = read_table(data) if isinstance(data, (str, Path)) else to_frame(data)
         return self.compliance.run(ref, suite, data=frame, actor=self.actor)
 
+    def _files_inside(self, suite: ComplianceSuite) -> None:
+        """On a server that checks its callers, a suite reads files under the data directory only: a file name
+        in a request must not make the server read whatever it can reach."""
+        if not self._enforce:
+            return
+        from modelsteward.compliance.service import files_outside
+
+        outside = files_outside(suite, self.settings.data_dir)
+        if outside:
+            raise Forbidden(
+                f"{outside[0]} is outside the server's data directory: give the data with the run, or link it "
+                "to the version at registration",
+                details={"field": "data", "path": outside[0]},
+            )
+
     def compliance_runs(
         self, ref: str | None = None, *, suite: str | None = None, limit: int = 50
     ) -> list[ComplianceRun]:
+        if ref is None:
+            self._authorize("catalog.read", reach=Reach.ANYWHERE)
+        else:
+            self._authorize("catalog.read", model=_model_of(ref))
         return self.compliance.runs(ref, suite=suite, limit=limit)
 
     def get_compliance_run(self, run_id: int) -> ComplianceRun:
+        if self._enforce:  # a grant somewhere first (so an unknown run is a 403 too), then on the run's model
+            self._authorize("catalog.read", reach=Reach.ANYWHERE)
+            self._authorize("catalog.read", model=self.compliance.get_run(run_id).model)
         return self.compliance.get_run(run_id)
 
     def feature_importance(self, ref: str) -> TestResult:
+        self._authorize("catalog.read", model=_model_of(ref))
         return self.compliance.importance(ref)
 
     def explain(self, deployment: str, data: Any) -> list[Explanation]:
         from modelsteward.stats.schema import to_frame
 
+        self._authorize("inference.predict", models=self._deployment_models(deployment))
         champion = next((a for a in self.deployments.get(deployment).arms if a.role == "champion"), None)
         if champion is None:
             raise InvalidArgument(
@@ -817,6 +848,12 @@ class LocalSteward(Steward):
             )
         version = self.catalog.get_version(champion.version)
         return self.compliance.explain(version, to_frame(data))
+
+    def audit_report(self, ref: str, *, as_of: datetime | None = None) -> Report:
+        """The report needs audit.report on the model; what it shows (events, the trail's check, monitors,
+        runs) is then read unchecked, since that permission is for exactly this view of the model."""
+        self._authorize("audit.report", model=_model_of(ref))
+        return super(LocalSteward, self.acting_as(self.actor)).audit_report(ref, as_of=as_of)
 
     def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
         self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)

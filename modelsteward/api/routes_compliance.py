@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelsteward.api.deps import Reader, Writer
+from modelsteward.api.deps import Reader, Writer, needs
 from modelsteward.api.payloads import frame_from_json
 from modelsteward.domain.compliance import ComplianceRun, StoredSuite, TestResult, parse_suite
 from modelsteward.domain.explain import Explanation
@@ -37,7 +37,12 @@ class RunBody(BaseModel):
     )
 
 
-@router.put("/compliance/suites/{name}", response_model=StoredSuite, summary="Store a compliance suite")
+@router.put(
+    "/compliance/suites/{name}",
+    response_model=StoredSuite,
+    summary="Store a compliance suite",
+    **needs("compliance.define"),
+)
 def put_suite(st: Writer, name: str, body: SuiteBody) -> Any:
     check_name(name)
     given = body.definition
@@ -47,18 +52,31 @@ def put_suite(st: Writer, name: str, body: SuiteBody) -> Any:
     return st.put_compliance_suite(suite)
 
 
-@router.get("/compliance/suites", response_model=list[StoredSuite], summary="Stored compliance suites")
+@router.get(
+    "/compliance/suites", response_model=list[StoredSuite], summary="Stored compliance suites", **needs("catalog.read")
+)
 def list_suites(st: Reader) -> Any:
     return st.list_compliance_suites()
 
 
-@router.post("/compliance/runs", response_model=ComplianceRun, status_code=201, summary="Run a suite on a version")
+@router.post(
+    "/compliance/runs",
+    response_model=ComplianceRun,
+    status_code=201,
+    summary="Run a suite on a version",
+    **needs("compliance.run"),
+)
 def run_suite(st: Writer, body: RunBody) -> Any:
     data = frame_from_json(body.data) if body.data is not None else None
     return st.run_compliance(body.ref, body.suite, data=data)
 
 
-@router.get("/compliance/runs", response_model=list[ComplianceRun], summary="Runs of suites, newest first")
+@router.get(
+    "/compliance/runs",
+    response_model=list[ComplianceRun],
+    summary="Runs of suites, newest first",
+    **needs("catalog.read"),
+)
 def list_runs(
     st: Reader,
     ref: Annotated[str | None, Query(description="a model, or a version: name/3, name@alias")] = None,
@@ -68,7 +86,12 @@ def list_runs(
     return st.compliance_runs(ref, suite=suite, limit=limit)
 
 
-@router.get("/compliance/runs/{run_id}", response_model=ComplianceRun, summary="One run with every figure")
+@router.get(
+    "/compliance/runs/{run_id}",
+    response_model=ComplianceRun,
+    summary="One run with every figure",
+    **needs("catalog.read"),
+)
 def get_run(st: Reader, run_id: int) -> Any:
     return st.get_compliance_run(run_id)
 
@@ -77,6 +100,7 @@ def get_run(st: Reader, run_id: int) -> Any:
     "/models/{name}/versions/{version}/importance",
     response_model=TestResult,
     summary="Global feature importances stored with a version",
+    **needs("catalog.read"),
 )
 def importance(st: Reader, name: str, version: int) -> Any:
     check_name(name)
@@ -87,6 +111,7 @@ def importance(st: Reader, name: str, version: int) -> Any:
     "/deployments/{name}/explain",
     response_model=list[Explanation],
     summary="Explain predictions of a deployment's champion: SHAP values per input, or the rule that fired",
+    **needs("inference.predict"),
 )
 def explain(
     st: Reader,
@@ -100,7 +125,11 @@ def explain(
     return st.explain(name, frame)
 
 
-@router.get("/audit/report", summary="The auditor's report of a version, as of a date (JSON, HTML or PDF)")
+@router.get(
+    "/audit/report",
+    summary="The auditor's report of a version, as of a date (JSON, HTML or PDF)",
+    **needs("audit.report"),
+)
 def audit_report(
     st: Reader,
     ref: Annotated[str, Query(description="name/3 or name@alias", examples=["credit-risk@production"])],

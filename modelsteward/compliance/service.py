@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -240,6 +241,14 @@ class ComplianceService:
         from modelsteward.compliance.explain import explain_rows
 
         return explain_rows(self.catalog.load(version), rows, background=background)
+
+
+def files_outside(suite: ComplianceSuite, root: Path) -> list[str]:
+    """The files a suite reads (held-out or training data named by path) that lie outside ``root``."""
+    named = [suite.data, *(t.reproducibility.data for t in suite.tests if t.reproducibility is not None)]
+    files = [f for f in named if f is not None and f.lower().endswith((".csv", ".parquet", ".pq"))]
+    base = root.resolve()
+    return [f for f in files if not (base / f).resolve().is_relative_to(base)]
 
 
 def _entry_point(value: str | None) -> Any:

@@ -91,10 +91,20 @@ PERMISSIONS: dict[str, Permission] = {
         _p("lifecycle.cancel", "cancel an open life-cycle run", "operator", "admin"),
         _p(
             "compliance.run",
-            "evaluate a transition's gates (the compliance checks) without moving",
+            "run compliance suites on a version; evaluate a transition's gates without moving",
             "data_scientist",
             "validator",
             "approver",
+            "admin",
+        ),  # fmt: skip
+        _p("compliance.define", "store compliance suites (Model Risk Management's tests)", "validator", "admin"),
+        _p(
+            "audit.report",
+            "the auditor's report of a version (everything it shows, the trail's check included)",
+            "data_scientist",
+            "validator",
+            "approver",
+            "auditor",
             "admin",
         ),  # fmt: skip
         _p("audit.read", "read, export and verify the audit trail", "auditor", "admin"),

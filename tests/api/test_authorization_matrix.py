@@ -179,8 +179,13 @@ def _request(m: Matrix, method: str, path: str, headers: dict[str, str]) -> Any:
         ("POST", "/api/v1/roles/revoke"): {"principal": "no-such-user", "role": "auditor"},
         ("POST", "/api/v1/users"): {"name": "made-by-the-matrix"},
         ("POST", "/api/v1/tokens"): {"principal": "no-such-user"},
+        ("PUT", "/api/v1/compliance/suites/{name}"): {
+            "definition": {"target": "y", "tests": [{"performance": {"min": {"accuracy": 0.5}}}]}
+        },
+        ("POST", "/api/v1/compliance/runs"): {"ref": "risk/1", "suite": "no-such-suite"},
+        ("POST", "/api/v1/deployments/{name}/explain"): {"instances": rows},
     }
-    params = {"ref": "risk/1"} if path == "/api/v1/resolve" else None
+    params = {"ref": "risk/1"} if path in ("/api/v1/resolve", "/api/v1/audit/report") else None
     if (method, path) == ("POST", "/api/v1/models/{name}/versions"):
         return m.upload("risk", headers)
     if (method, path) == ("POST", "/api/v1/kpis/upload"):

@@ -246,3 +246,34 @@ def test_a_token_never_reaches_a_log(tmp_path: Path, numeric_model: Any, caplog:
     with_password = Settings(database_url="postgresql+psycopg://steward:pg-pass-42@db/steward")
     assert "pg-pass-42" not in repr(with_password) and "pg-pass-42" not in str(with_password)
     st.close()
+
+
+def test_a_suite_on_a_checked_server_reads_files_under_its_data_directory_only(
+    tmp_path: Path, numeric_model: Any
+) -> None:
+    model, X = numeric_model
+    admin = "admin-token-for-the-suite-paths"
+    app = create_app(Settings(data_dir=tmp_path / "data", auth="required", api_token=SecretStr(admin),
+                              scheduler=False, tune_gc=False))  # fmt: skip
+    steward: LocalSteward = app.state.steward
+    steward.register_model("risk", model, input_example=X.head(), capture_git=False)
+    outside = tmp_path / "secret.csv"
+    X.assign(y=1).to_csv(outside, index=False)
+    inside = tmp_path / "data" / "holdout.csv"
+    X.assign(y=1).to_csv(inside, index=False)
+    headers = {"authorization": f"Bearer {admin}"}
+
+    def suite(data: str) -> dict[str, Any]:
+        return {"data": data, "target": "y", "tests": [{"performance": {"min": {"accuracy": 0.0}}}]}
+
+    with TestClient(app) as client:
+        for path in (str(outside), "../secret.csv", f"{tmp_path}/data/../secret.csv"):
+            stored = client.put("/api/v1/compliance/suites/s", json={"definition": suite(path)}, headers=headers)
+            assert stored.status_code == 403 and _error(stored)["details"]["field"] == "data", (path, stored.text)
+            ran = client.post("/api/v1/compliance/runs", json={"ref": "risk/1", "suite": {"name": "s", **suite(path)}},
+                              headers=headers)  # fmt: skip
+            assert ran.status_code == 403 and "outside the server's data directory" in _error(ran)["message"]
+        body = {"ref": "risk/1", "suite": {"name": "s", **suite(str(inside))}}
+        ok = client.post("/api/v1/compliance/runs", json=body, headers=headers)
+        assert ok.status_code == 201, ok.text
+    steward.close()

@@ -224,6 +224,9 @@ def server(tmp_path: Path, numeric_model: Any, idp: FakeIdP) -> Iterator[TestCli
 def test_an_idp_user_reads_changes_as_itself_and_gets_roles_from_steward_grants(server: TestClient, idp: FakeIdP):
     admin = {"authorization": f"Bearer {ADMIN}"}
     alice = {"authorization": f"Bearer {idp.token()}"}
+    assert server.get("/api/v1/models", headers=alice).status_code == 403  # authenticated, but no role yet
+    granted = server.post("/api/v1/roles", json={"principal": "alice", "role": "data_scientist"}, headers=admin)
+    assert granted.status_code == 200  # roles are granted to the IdP user name
     assert server.get("/api/v1/models", headers=alice).status_code == 200
     assert server.put("/api/v1/models/risk/aliases/staging", json={"version": 1}, headers=alice).status_code == 200
     events = server.get("/api/v1/events", headers=admin).json()
@@ -235,6 +238,7 @@ def test_an_idp_user_reads_changes_as_itself_and_gets_roles_from_steward_grants(
     assert server.post("/api/v1/users", json={"name": "eve"}, headers=alice).status_code == 201
 
     made = server.post("/api/v1/tokens", json={"principal": "eve"}, headers=admin).json()
+    server.post("/api/v1/roles", json={"principal": "eve", "role": "viewer"}, headers=admin)
     assert server.get("/api/v1/models", headers={"authorization": f"Bearer {made['token']}"}).status_code == 200
 
 
