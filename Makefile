@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_serving.py
 	$(BIN)/python bench/bench_monitoring.py
 	$(BIN)/python bench/bench_lifecycle.py
+	$(BIN)/python bench/bench_compliance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

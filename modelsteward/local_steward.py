@@ -706,6 +706,14 @@ class LocalSteward(Steward):
         """The principal an API token speaks for (what the server does with each request's token)."""
         return self.identities.authenticate(token)
 
+    def _findings(self, model: str, version: int) -> list[str]:
+        """The suites whose latest run on this version did not pass, with what failed."""
+        latest: dict[str, ComplianceRun] = {}
+        for run in self.compliance.runs(f"{model}/{version}", limit=100):
+            latest.setdefault(run.suite, run)
+        return [f"{r.suite} {r.status} ({', '.join(t.name for t in r.failed)}, run {r.id})"
+                for r in latest.values() if r.status != "pass"]  # fmt: skip
+
     def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
         self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
         from datetime import UTC, datetime
@@ -752,6 +760,7 @@ class LocalSteward(Steward):
                 open_alerts=[a.title for a in open_alerts if rule_monitor.get(a.rule) in mine],
                 failed_run=runs[0].transition if runs and runs[0].status == "failed" else None,
                 overdue_runs=overdue,
+                compliance_findings=self._findings(m.name, production.version) if production else [],
             )
             debts.append(assess(facts, now=now, max_age=limits[0], stale_after=limits[1]))
         debts.sort(key=lambda d: (-d.score, d.model))

@@ -399,8 +399,8 @@ class DebtFlag(Record):
     """One reason a model carries debt, with its weight in the model's score."""
 
     code: Literal[
-        "unmonitored", "stale_monitoring", "open_alert", "failing_gates", "overdue_review", "overdue_retraining",
-        "no_owner",
+        "unmonitored", "stale_monitoring", "open_alert", "failing_gates", "compliance_findings", "overdue_review",
+        "overdue_retraining", "no_owner",
     ]  # fmt: skip
     message: str
     weight: int

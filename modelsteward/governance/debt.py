@@ -1,5 +1,6 @@
 """Model debt: what a model owes its owners (no monitor, stale monitoring, open alerts, failing gates,
-an approval or a retraining overdue, no owner), scored so that the worst come first."""
+compliance findings on the production version, an approval or a retraining overdue, no owner), scored so
+that the worst come first."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ WEIGHTS = {
     "unmonitored": 3,
     "open_alert": 3,
     "failing_gates": 2,
+    "compliance_findings": 2,
     "overdue_retraining": 2,
     "stale_monitoring": 1,
     "overdue_review": 1,
@@ -32,6 +34,7 @@ class DebtFacts:
     open_alerts: list[str] = field(default_factory=list)
     failed_run: str | None = None  # the latest run's transition when it failed its gates
     overdue_runs: list[str] = field(default_factory=list)  # transitions waiting past their SLA
+    compliance_findings: list[str] = field(default_factory=list)  # the production version's failing suites
 
 
 def assess(facts: DebtFacts, *, now: datetime, max_age: timedelta, stale_after: timedelta) -> ModelDebt:
@@ -51,6 +54,8 @@ def assess(facts: DebtFacts, *, now: datetime, max_age: timedelta, stale_after: 
         flag("open_alert", f"open alert: {title}")
     if facts.failed_run is not None:
         flag("failing_gates", f"its latest life-cycle transition ({facts.failed_run}) failed")
+    for finding in facts.compliance_findings:
+        flag("compliance_findings", f"version {facts.production_version} in production: {finding}")
     for transition in facts.overdue_runs:
         flag("overdue_review", f"{transition} waits on an approval past its SLA")
     if live and facts.production_since is not None and now - facts.production_since > max_age:

@@ -252,6 +252,8 @@ def test_the_demo_validates_its_versions_and_files_the_auditors_report(demo: Dem
                     "audit-trail"):  # fmt: skip
         assert f'id="{section}"' in page
     assert "SR 11-7" in page and "Annex IV" in page and "carl" in page and "vera" in page
+    flags = {f.code: f.message for f in st.model_debt("credit-risk").models[0].flags}
+    assert "credit-risk-validation fail (fair lending" in flags["compliance_findings"]  # the finding is debt
     report = st.audit_report("credit-risk@production")
     signatures = report.section("approvals").blocks[1].rows
     assert any(row[1] == APPROVER and row[3] == "approve" and row[5] == "yes" for row in signatures)

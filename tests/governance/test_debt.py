@@ -24,9 +24,12 @@ def test_each_kind_of_debt_and_its_weight() -> None:
     assert debt.score == 3 + 2 + 1 and "400 days" in debt.flags[1].message
     troubled = DebtFacts("t", owner="bo", production_version=3, production_since=NOW, monitors=["t-drift"],
                          last_result_at=NOW - timedelta(days=5), open_alerts=["t-drift: breached"],
-                         failed_run="promote", overdue_runs=["promote"])  # fmt: skip
-    assert [f.code for f in assess(troubled, **LIMITS).flags] == [
-        "stale_monitoring", "open_alert", "failing_gates", "overdue_review"]  # fmt: skip
+                         failed_run="promote", overdue_runs=["promote"],
+                         compliance_findings=["fair-lending fail (fairness, run 4)"])  # fmt: skip
+    flags = assess(troubled, **LIMITS).flags
+    assert [f.code for f in flags] == [
+        "stale_monitoring", "open_alert", "failing_gates", "compliance_findings", "overdue_review"]  # fmt: skip
+    assert flags[3].message == "version 3 in production: fair-lending fail (fairness, run 4)" and flags[3].weight == 2
     draft = DebtFacts("draft", owner="cy", production_version=None, production_since=None)
     assert assess(draft, **LIMITS).score == 0  # nothing in production: nothing to watch yet
 
