@@ -38,6 +38,7 @@ from modelsteward.domain.records import (
     DeploymentSpec,
     Event,
     Lineage,
+    ModelOverview,
     ModelPage,
     ModelVersion,
     NewToken,
@@ -49,7 +50,7 @@ from modelsteward.domain.records import (
 )
 from modelsteward.domain.refs import ModelRef
 from modelsteward.errors import Forbidden, InvalidArgument, NotFound, StewardError
-from modelsteward.governance.permissions import Reach
+from modelsteward.governance.permissions import BOOTSTRAP_ADMIN, Reach
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from modelsteward.domain.explain import Explanation
     from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
+    from modelsteward.reporting.portfolio import Portfolio
     from modelsteward.serving.deployments import DeploymentService
     from modelsteward.serving.gateway import Gateway, Served
     from modelsteward.settings import Settings
@@ -706,20 +708,42 @@ class LocalSteward(Steward):
         """The principal an API token speaks for (what the server does with each request's token)."""
         return self.identities.authenticate(token)
 
-    def _findings(self, model: str, version: int) -> list[str]:
-        """The suites whose latest run on this version did not pass, with what failed."""
-        latest: dict[str, ComplianceRun] = {}
-        for run in self.compliance.runs(f"{model}/{version}", limit=100):
-            latest.setdefault(run.suite, run)
-        return [f"{r.suite} {r.status} ({', '.join(t.name for t in r.failed)}, run {r.id})"
-                for r in latest.values() if r.status != "pass"]  # fmt: skip
+    def sign_in(self, token: str) -> str:
+        """Who a bearer token (an API header or the dashboard's session) names: the bootstrap admin for
+        STEWARD_API_TOKEN, an identity provider's user for its JWT when OpenID Connect is configured (roles come
+        from Steward's grants to that name), else a Steward token's user or service account."""
+        import hmac
+
+        expected = self.settings.api_token
+        if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            return BOOTSTRAP_ADMIN
+        if self.settings.oidc_issuer:
+            from modelsteward.governance.oidc import looks_like_jwt, verifier_for
+
+            if looks_like_jwt(token):  # a stw_ token never has a JWT's three dot-separated segments
+                return verifier_for(self.settings).verify(token)
+        return self.authenticate(token)
+
+    def may(self, permission: str, *, model: str | None = None) -> bool:
+        """Would this facade allow ``permission`` (on ``model``)? For pages that offer only what the viewer
+        may do; the call itself is still checked (and a refusal audited) when it is made."""
+        if not self._enforce:
+            return True
+        models = {model} if model is not None else set()
+        return self.access.allowed(self.actor, permission, models=models, reach=Reach.ANYWHERE,
+                                   implicit=self._implicit_roles)  # fmt: skip
+
+    @property
+    def portfolio(self) -> Portfolio:
+        from modelsteward.reporting.portfolio import Portfolio
+
+        return Portfolio(self.catalog, self.monitors, self.lifecycles, self.alerts, self.compliance)
 
     def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
         self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
         from datetime import UTC, datetime
 
         from modelsteward.domain.monitoring import parse_duration
-        from modelsteward.governance.debt import DebtFacts, assess
 
         now = datetime.now(UTC)
         try:
@@ -727,45 +751,18 @@ class LocalSteward(Steward):
         except ValueError as e:
             raise InvalidArgument(str(e), details={"field": "max_age"}) from e
         models = [self.catalog.get_model(model)] if model else self.catalog.search_models(limit=None).items
-        watching: dict[str, list[str]] = {}
-        for monitor in self.monitors.list():
-            for name in self.lifecycles.models_of_monitor(monitor.name):
-                watching.setdefault(name, []).append(monitor.name)
-        rule_monitor = {r.rule.name: r.rule.monitor for r in self.alerts.list_rules()}
-        open_alerts = [a for a in self.alerts.list_alerts(limit=10_000) if a.status != "resolved"]
-        debts = []
-        for m in models:
-            production = next((a for a in self.catalog.list_aliases(m.name) if a.alias == "production"), None)
-            mine = watching.get(m.name, [])
-            latest = self.monitors.latest(mine)
-            runs = self.lifecycles.list_runs(model=m.name, limit=20)
-            overdue = []
-            for run in runs:
-                if run.status == "waiting_approval":
-                    defn, _ = self.lifecycles.governed(m.name)
-                    sla = (
-                        defn.transition(run.transition).sla
-                        if run.transition in {t.label for t in defn.transitions}
-                        else None
-                    )
-                    if sla is not None and now - run.created_at > parse_duration(sla):
-                        overdue.append(run.transition)
-            facts = DebtFacts(
-                model=m.name,
-                owner=m.owner,
-                production_version=production.version if production else None,
-                production_since=production.updated_at if production else None,
-                monitors=mine,
-                last_result_at=max((v[1] for v in latest.values()), default=None),
-                open_alerts=[a.title for a in open_alerts if rule_monitor.get(a.rule) in mine],
-                failed_run=runs[0].transition if runs and runs[0].status == "failed" else None,
-                overdue_runs=overdue,
-                compliance_findings=self._findings(m.name, production.version) if production else [],
-            )
-            debts.append(assess(facts, now=now, max_age=limits[0], stale_after=limits[1]))
+        debts = self.portfolio.debts(models, now=now, max_age=limits[0], stale_after=limits[1])
         debts.sort(key=lambda d: (-d.score, d.model))
         return DebtReport(models=debts, total=sum(d.score for d in debts),
                           with_debt=sum(1 for d in debts if d.score), checked_at=now)  # fmt: skip
+
+    def catalog_overview(self, **filters: Any) -> tuple[list[ModelOverview], int]:
+        """One page of the catalog (``search_models``' filters, ``limit``, ``offset``, ``order_by``) with each
+        model's stage, production version, health, open alerts and debt; and the number of matching models."""
+        from datetime import UTC, datetime
+
+        page = self.search_models(**filters)
+        return self.portfolio.overview(page.items, now=datetime.now(UTC)), page.total
 
     def verify_audit(self) -> AuditCheck:
         self._authorize("audit.read")

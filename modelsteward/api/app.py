@@ -121,6 +121,9 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     app.include_router(lifecycle_router)
     app.include_router(identity_router)
     app.include_router(compliance_router)
+    from modelsteward.web.routes import router as dashboard_router
+
+    app.include_router(dashboard_router)
     if demo or settings.demo:
         from modelsteward.api.routes_demo import router as demo_router
 
@@ -128,7 +131,7 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
 
     @app.get("/", include_in_schema=False, **needs(None))
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/ui")
 
     @app.get("/api/v1/health", summary="Liveness and the metadata store's reachability", **needs(None))
     def health() -> Any:

@@ -3,13 +3,14 @@ every call against the caller's roles; and ``needs``, how a route declares the p
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from modelsteward.errors import Unauthenticated
-from modelsteward.governance.permissions import BOOTSTRAP_ADMIN, PERMISSIONS
+from modelsteward.governance.permissions import BOOTSTRAP_ADMIN
+from modelsteward.governance.permissions import PERMISSION_KEY as PERMISSION_KEY  # routes and tests import them here
+from modelsteward.governance.permissions import needs as needs
 from modelsteward.local_steward import LocalSteward
 
 ADMIN_TOKEN_ACTOR = BOOTSTRAP_ADMIN  # whoever holds the server's STEWARD_API_TOKEN
@@ -21,18 +22,8 @@ def bearer(authorization: str | None) -> str | None:
 
 
 def authenticate(steward: LocalSteward, settings: object, token: str) -> str:
-    """The actor a token names: the bootstrap admin for STEWARD_API_TOKEN, an identity provider's user for its
-    JWT when OpenID Connect is configured (roles come from Steward's grants to that name), else its user or
-    service account."""
-    expected = getattr(settings, "api_token", None)
-    if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-        return ADMIN_TOKEN_ACTOR
-    if getattr(settings, "oidc_issuer", None):
-        from modelsteward.governance.oidc import looks_like_jwt, verifier_for
-
-        if looks_like_jwt(token):  # a stw_ token never has a JWT's three dot-separated segments
-            return verifier_for(settings).verify(token)  # type: ignore[arg-type]
-    return steward.authenticate(token)
+    """The actor a token names (see ``LocalSteward.sign_in``); ``settings`` must be the steward's own."""
+    return steward.sign_in(token)
 
 
 def _caller(request: Request, *, required: bool) -> str | None:
@@ -45,18 +36,6 @@ def _caller(request: Request, *, required: bool) -> str | None:
             )
         return None
     return authenticate(request.app.state.steward, request.app.state.settings, token)
-
-
-PERMISSION_KEY = "x-steward-permission"
-
-
-def needs(permission: str | None) -> dict[str, Any]:
-    """Route arguments declaring the permission its facade call checks (``None``: a public route, open to
-    anyone who may reach the server). It shows in the OpenAPI document, and the authorization matrix
-    test fails for a route that declares nothing."""
-    if permission is not None and permission not in PERMISSIONS:
-        raise KeyError(f"unknown permission {permission!r}")
-    return {"openapi_extra": {PERMISSION_KEY: permission or "public"}}
 
 
 def _about(request: Request) -> dict[str, str]:

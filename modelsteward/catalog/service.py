@@ -224,8 +224,9 @@ class CatalogService:
         if offset < 0:
             raise InvalidArgument("offset must not be negative", details={"field": "offset"})
         order_by = filters.pop("order_by", "name")
-        if order_by not in ("name", "updated_at", "created_at"):
-            raise InvalidArgument("order_by must be name, updated_at or created_at", details={"field": "order_by"})
+        if order_by.removeprefix("-") not in repo.MODEL_ORDERS:
+            raise InvalidArgument(f"order_by must be one of {', '.join(repo.MODEL_ORDERS)} (a leading - reverses it)",
+                                  details={"field": "order_by"})  # fmt: skip
         with self.db.read() as conn:
             items, total = repo.list_models(
                 conn, limit=10_000 if limit is None else limit, offset=offset, order_by=order_by, **filters

@@ -413,6 +413,27 @@ class ModelDebt(Record):
     flags: list[DebtFlag] = Field(default_factory=list)
 
 
+class ModelOverview(Record):
+    """A model as the dashboard's catalog lists it: what it is, where its production version stands, how its
+    monitors are doing, and what it owes."""
+
+    name: str
+    kind: str
+    description: str = ""
+    owner: str | None = None
+    business_unit: str | None = None
+    risk_tier: str | None = None
+    latest_version: int = 0
+    production_version: int | None = None
+    lifecycle: str | None = None
+    stage: str | None = None
+    health: Literal["ok", "breach", "error", "not_enough_data", "no_result", "unmonitored"]
+    monitors: int = 0
+    open_alerts: int = 0
+    debt_score: int = 0
+    debt_flags: list[str] = Field(default_factory=list)
+
+
 class DebtReport(Record):
     """Model debt per model and for the catalog: what is in production unwatched, overdue or failing."""
 

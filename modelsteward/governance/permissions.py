@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from modelsteward.domain.lifecycle import ROLES
 
@@ -112,6 +113,18 @@ PERMISSIONS: dict[str, Permission] = {
         _p("identity.admin", "create and disable users, create and revoke tokens, grant and revoke roles", "admin"),
     )
 }
+
+
+PERMISSION_KEY = "x-steward-permission"
+
+
+def needs(permission: str | None) -> dict[str, Any]:
+    """Route arguments declaring the permission its facade call checks (``None``: a public route, open to
+    anyone who may reach the server). It shows in the OpenAPI document, and the authorization matrix
+    test fails for a route that declares nothing."""
+    if permission is not None and permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return {"openapi_extra": {PERMISSION_KEY: permission or "public"}}
 
 
 def permission(name: str) -> Permission:

@@ -143,6 +143,12 @@ def get_model(conn: Connection, name: str) -> RegisteredModel | None:
     return _model_record(row, _alias_maps(conn, [row.id]).get(row.id, {}))
 
 
+MODEL_ORDERS = {
+    "name": M.name, "updated_at": M.updated_at, "created_at": M.created_at, "kind": M.kind, "owner": M.owner,
+    "business_unit": M.business_unit, "risk_tier": M.risk_tier,
+}  # fmt: skip
+
+
 def list_models(
     conn: Connection,
     *,
@@ -178,10 +184,13 @@ def list_models(
                 sa.func.lower(sa.func.coalesce(M.business_unit, "")).like(needle, escape="\\"),
             )
         )
-    order = {"name": M.name, "updated_at": M.updated_at.desc(), "created_at": M.created_at.desc()}[order_by]
+    column = MODEL_ORDERS[order_by.removeprefix("-")]
+    # updated_at and created_at read newest first; "-" reverses whichever way a column reads
+    newest_first = order_by.removeprefix("-") in ("updated_at", "created_at")
+    order = column.desc() if newest_first != order_by.startswith("-") else column.asc()
     total = conn.execute(sa.select(sa.func.count()).select_from(registered_models).where(*where)).scalar_one()
     rows = conn.execute(
-        sa.select(registered_models).where(*where).order_by(order, M.id).limit(limit).offset(offset)
+        sa.select(registered_models).where(*where).order_by(order, M.name).limit(limit).offset(offset)
     ).all()
     alias_maps = _alias_maps(conn, [r.id for r in rows])
     return [_model_record(r, alias_maps.get(r.id, {})) for r in rows], total

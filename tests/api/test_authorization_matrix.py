@@ -34,9 +34,16 @@ PUBLIC = {
     ("GET", "/v2/health/live"),
     ("GET", "/v2/health/ready"),
     ("GET", "/metrics"),
+    ("GET", "/ui/static/{name}"),
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("POST", "/ui/logout"),
 }
 #: Starlette's own documentation routes (not APIRoutes): public too
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+#: form fields of the dashboard's actions (beside the CSRF token)
+UI_FORMS: dict[tuple[str, str], dict[str, str]] = {}
 
 PATH_VALUES = {
     "version": "1",
@@ -145,8 +152,18 @@ def _fill(path: str) -> str:
 
 
 def _request(m: Matrix, method: str, path: str, headers: dict[str, str]) -> Any:
-    """A well-formed request for the route, so that only the permission decides between 403 and the rest."""
+    """A well-formed request for the route, so that only the permission decides between 403 and the rest.
+    The dashboard's pages (/ui) take the token from the session cookie and their forms a CSRF token."""
     url = _fill(path)
+    if path.startswith("/ui"):
+        token = headers["authorization"].removeprefix("Bearer ")
+        m.client.cookies.clear()
+        m.client.cookies.set("steward_session", token)
+        m.client.cookies.set("steward_csrf", "matrix")
+        form = {"csrf": "matrix", **UI_FORMS.get((method, path), {})}
+        response = m.client.request(method, url, data=form if method == "POST" else None, follow_redirects=False)
+        m.client.cookies.clear()
+        return response
     rows = m.X.head(2).to_dict(orient="records")
     bodies: dict[tuple[str, str], Any] = {
         ("PATCH", "/api/v1/models/{name}"): {"description": "from the matrix"},
@@ -234,7 +251,10 @@ def test_each_role_is_refused_exactly_where_the_policy_says(matrix: Matrix) -> N
             elif allowed and status >= 500:
                 problems.append(f"{who} {method} {path}: {status} {response.text[:200]}")
             elif not allowed:
-                error = response.json().get("error", {}) if status == 403 else {}
+                if path.startswith("/ui"):  # a page: the refusal is an HTML page that says why
+                    error = {"code": "forbidden", "message": response.text} if status == 403 else {}
+                else:
+                    error = response.json().get("error", {}) if status == 403 else {}
                 if status != 403 or error.get("code") != "forbidden" or f"lacks {declared}" not in error["message"]:
                     problems.append(
                         f"{who} {method} {path}: expected 403 for {declared}, got {status} {response.text[:200]}"
