@@ -413,6 +413,18 @@ class ModelDebt(Record):
     flags: list[DebtFlag] = Field(default_factory=list)
 
 
+class Comment(Record):
+    """A remark on a model or one of its versions (a validator's finding, the business owner's answer), shown in
+    the model's timeline beside its events."""
+
+    id: int
+    model: str
+    version: int | None = None
+    author: str
+    text: str
+    created_at: datetime
+
+
 class ModelOverview(Record):
     """A model as the dashboard's catalog lists it: what it is, where its production version stands, how its
     monitors are doing, and what it owes."""
