@@ -31,6 +31,7 @@ from modelsteward.domain.monitoring import (
 from modelsteward.domain.records import (
     Alias,
     AuditCheck,
+    Comment,
     Dataset,
     DebtReport,
     Deployment,
@@ -679,6 +680,38 @@ class LocalSteward(Steward):
     def has_role(self, principal: str, role: str, *, model: str | None = None) -> bool:
         """Does ``principal`` hold ``role`` globally, for ``model`` or for its business unit?"""
         return self.lifecycles.has_role(principal, role, model=model)
+
+    def add_comment(self, model: str, text: str, *, version: int | None = None) -> Comment:
+        self._authorize("comment.write", model=model)
+        from modelsteward.store import comment_repo, event_repo
+
+        text = text.strip()
+        if not text:
+            raise InvalidArgument("a comment needs some text", details={"field": "text"})
+        if len(text) > 10_000:
+            raise InvalidArgument("a comment is at most 10,000 characters", details={"field": "text"})
+        if version is not None:
+            self.catalog.get_version(f"{model}/{version}")
+        else:
+            self.catalog.get_model(model)
+        with self.db.write() as conn:
+            comment = comment_repo.add(conn, model=model, version=version, author=self.actor, text=text)
+            event_repo.append_event(conn, actor=self.actor, action="comment.added", model=model, version=version,
+                                    details={"comment": comment.id, "text": text[:500]})  # fmt: skip
+        return comment
+
+    def model_history(self, model: str, *, limit: int = 100) -> list[Event]:
+        self._authorize("catalog.read", model=model)
+        self.catalog.get_model(model)
+        return self.catalog.list_events(model=model, limit=limit)
+
+    def list_comments(self, model: str, *, version: int | None = None, limit: int = 200) -> list[Comment]:
+        self._authorize("catalog.read", model=model)
+        from modelsteward.store import comment_repo
+
+        self.catalog.get_model(model)
+        with self.db.read() as conn:
+            return comment_repo.list_for(conn, model, version=version, limit=limit)
 
     def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
         self._authorize("identity.admin")

@@ -31,6 +31,7 @@ from modelsteward.domain.records import (
     Alias,
     AuditCheck,
     BusinessKPI,
+    Comment,
     Dataset,
     DebtReport,
     Deployment,
@@ -596,6 +597,22 @@ class Steward(abc.ABC):
     @abc.abstractmethod
     def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
         """The newest audit events, optionally for one model."""
+
+    # -- collaboration --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_comment(self, model: str, text: str, *, version: int | None = None) -> Comment:
+        """Comment on a model or one of its versions (a finding, an answer); it joins the model's timeline and
+        the audit trail."""
+
+    @abc.abstractmethod
+    def model_history(self, model: str, *, limit: int = 100) -> list[Event]:
+        """One model's audit events, newest first: what its page's timeline shows to anyone who may see the model
+        (the whole trail, ``list_events``, is for auditors)."""
+
+    @abc.abstractmethod
+    def list_comments(self, model: str, *, version: int | None = None, limit: int = 200) -> list[Comment]:
+        """A model's comments, newest first (of one version with ``version``)."""
 
     # -- identities ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from modelsteward.catalog.registration import from_manifest
 from modelsteward.domain.records import (
     Alias,
     AuditCheck,
+    Comment,
     Dataset,
     DebtReport,
     Event,
@@ -43,6 +44,13 @@ class AliasChange(BaseModel):
     expected_version: int | None = Field(
         default=None, ge=1, description="only move the alias if it still points here (compare-and-set)"
     )
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=10_000)
+    version: int | None = Field(default=None, ge=1, description="a version of the model, or none for the model")
 
 
 class PredictionResponse(BaseModel):
@@ -285,3 +293,27 @@ def predict(
         columns=[str(c) for c in output.columns],
         predictions=frame_to_records(output),
     )
+
+
+@router.post("/models/{name}/comments", response_model=Comment, status_code=201,
+             summary="Comment on a model or a version", **needs("comment.write"))  # fmt: skip
+def add_comment(st: Writer, name: str, body: CommentBody) -> Any:
+    check_name(name)
+    return st.add_comment(name, body.text, version=body.version)
+
+
+@router.get("/models/{name}/comments", response_model=list[Comment], summary="A model's comments, newest first",
+            **needs("catalog.read"))  # fmt: skip
+def list_comments(
+    st: Reader, name: str, version: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Any:  # fmt: skip
+    check_name(name)
+    return st.list_comments(name, version=version, limit=limit)
+
+
+@router.get("/models/{name}/history", response_model=list[Event], summary="A model's audit events, newest first",
+            **needs("catalog.read"))  # fmt: skip
+def model_history(st: Reader, name: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    check_name(name)
+    return st.model_history(name, limit=limit)

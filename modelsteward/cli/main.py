@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelsteward.cli import (  # noqa: F401 - importing a module registers its commands
     commands_alerts,
     commands_audit,
+    commands_comments,
     commands_compliance,
     commands_deployments,
     commands_identity,

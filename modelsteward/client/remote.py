@@ -39,6 +39,7 @@ from modelsteward.domain.monitoring import (
 from modelsteward.domain.records import (
     Alias,
     AuditCheck,
+    Comment,
     Dataset,
     DebtReport,
     Deployment,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 
     from modelsteward.catalog.registration import Registration
     from modelsteward.domain.explain import Explanation
+    from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.gateway import Served
 
@@ -550,6 +552,23 @@ class RemoteSteward(Steward):
             params["model"] = model
         return [Event.model_validate(e) for e in self._json("GET", "/api/v1/events", params=params)]
 
+    def add_comment(self, model: str, text: str, *, version: int | None = None) -> Comment:
+        check_name(model)
+        body = {"text": text, "version": version}
+        return Comment.model_validate(self._json("POST", f"/api/v1/models/{model}/comments", json=body))
+
+    def model_history(self, model: str, *, limit: int = 100) -> list[Event]:
+        check_name(model)
+        path = f"/api/v1/models/{model}/history"
+        return [Event.model_validate(e) for e in self._json("GET", path, params={"limit": limit})]
+
+    def list_comments(self, model: str, *, version: int | None = None, limit: int = 200) -> list[Comment]:
+        check_name(model)
+        params: dict[str, Any] = {"limit": limit}
+        if version is not None:
+            params["version"] = version
+        return [Comment.model_validate(c) for c in self._json("GET", f"/api/v1/models/{model}/comments", params=params)]
+
     def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
         body = {"name": name, "kind": kind, "display_name": display_name}
         return Principal.model_validate(self._json("POST", "/api/v1/users", json=body))
@@ -622,6 +641,15 @@ class RemoteSteward(Steward):
             Explanation.model_validate(x)
             for x in self._json("POST", f"/api/v1/deployments/{deployment}/explain", json=body)
         ]
+
+    def audit_report(self, ref: str, *, as_of: datetime | None = None) -> Report:
+        """The server composes the report (it needs audit.report only, not every read the report makes)."""
+        from modelsteward.domain.report import Report
+
+        params: dict[str, Any] = {"ref": ref, "format": "json"}
+        if as_of is not None:
+            params["as_of"] = as_of.isoformat()
+        return Report.model_validate(self._json("GET", "/api/v1/audit/report", params=params))
 
     def verify_audit(self) -> AuditCheck:
         return AuditCheck.model_validate(self._json("GET", "/api/v1/audit/verify"))

@@ -108,6 +108,16 @@ PERMISSIONS: dict[str, Permission] = {
             "auditor",
             "admin",
         ),  # fmt: skip
+        _p(
+            "comment.write",
+            "comment on a model or a version",
+            "data_scientist",
+            "validator",
+            "approver",
+            "operator",
+            "auditor",
+            "admin",
+        ),  # fmt: skip
         _p("audit.read", "read, export and verify the audit trail", "auditor", "admin"),
         _p("identity.read", "see users, service accounts, tokens (never secrets) and role grants", "auditor", "admin"),
         _p("identity.admin", "create and disable users, create and revoke tokens, grant and revoke roles", "admin"),

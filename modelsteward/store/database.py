@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from modelsteward.errors import StoreUnavailable
 
 #: The newest migration; a test checks it is the head of ``store/migrations``.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -445,3 +445,30 @@ compliance_runs = sa.Table(
     sa.Column("finished_at", TS, nullable=False),
 )
 sa.Index("ix_compliance_runs_model", compliance_runs.c.model, compliance_runs.c.version)
+
+# -- collaboration and the portfolio's history ----------------------------------------------------------
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+sa.Index("ix_comments_model", comments.c.model, comments.c.id)
+
+# One row per model and day: the portfolio page draws model debt over time from them.
+debt_snapshots = sa.Table(
+    "debt_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("flags", JSON, nullable=False),
+    sa.Column("taken_at", TS, nullable=False),
+    sa.UniqueConstraint("day", "model", name="uq_debt_snapshots_day"),
+)

@@ -201,6 +201,7 @@ def _request(m: Matrix, method: str, path: str, headers: dict[str, str]) -> Any:
         },
         ("POST", "/api/v1/compliance/runs"): {"ref": "risk/1", "suite": "no-such-suite"},
         ("POST", "/api/v1/deployments/{name}/explain"): {"instances": rows},
+        ("POST", "/api/v1/models/{name}/comments"): {"text": "from the matrix"},
     }
     params = {"ref": "risk/1"} if path in ("/api/v1/resolve", "/api/v1/audit/report") else None
     if (method, path) == ("POST", "/api/v1/models/{name}/versions"):
