@@ -33,6 +33,7 @@ from modelsteward.domain.records import (
     AuditCheck,
     Comment,
     Dataset,
+    DebtPoint,
     DebtReport,
     Deployment,
     DeploymentRevision,
@@ -55,7 +56,7 @@ from modelsteward.governance.permissions import BOOTSTRAP_ADMIN, Reach
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime
 
     import pandas as pd
 
@@ -64,7 +65,9 @@ if TYPE_CHECKING:
     from modelsteward.domain.explain import Explanation
     from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
+    from modelsteward.reporting.deployment_watch import Distribution, Watch
     from modelsteward.reporting.portfolio import Portfolio
+    from modelsteward.reporting.traffic import Traffic
     from modelsteward.serving.deployments import DeploymentService
     from modelsteward.serving.gateway import Gateway, Served
     from modelsteward.settings import Settings
@@ -335,9 +338,11 @@ class LocalSteward(Steward):
         version = self.catalog.get_version(ref)
         return version, self.catalog.artifact_bytes(version)
 
-    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+    def list_events(
+        self, *, model: str | None = None, action: str | None = None, actor: str | None = None, limit: int = 100
+    ) -> list[Event]:
         self._authorize("audit.read", model=model)
-        return self.catalog.list_events(model=model, limit=limit)
+        return self.catalog.list_events(model=model, action=action, actor=actor, limit=limit)
 
     # -- deployments and the gateway ----------------------------------------------------------------
 
@@ -556,6 +561,64 @@ class LocalSteward(Steward):
     ) -> dict[str, Any]:
         self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.change(kpi, scope, change_at=change_at, kind=kind)
+
+    # -- a deployment's monitoring, as the dashboard shows it (modelsteward.reporting) ------------------
+
+    def traffic(
+        self,
+        deployment: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        days: int = 60,
+        bucket: str = "1d",
+    ) -> Traffic:
+        """Answers, failed answers and latency (p50, p95) per time bucket and arm, from the prediction log;
+        by default the ``days`` up to the deployment's latest answer."""
+        self._authorize("catalog.read", models=self._deployment_models(deployment))
+        self.deployments.get(deployment)  # an unknown deployment is NotFound, not an empty chart
+        from modelsteward.reporting.traffic import traffic_window
+
+        root = self.settings.resolved_inference_url()
+        return traffic_window(root, deployment, since=since, until=until, days=days, bucket=bucket)
+
+    def traffic_summary(self, *, since: datetime) -> pd.DataFrame:
+        """Per deployment and arm: answers and failed answers since ``since``, and the latest answer's time."""
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
+        from modelsteward.reporting.traffic import traffic_summary
+
+        return traffic_summary(self.settings.resolved_inference_url(), since=since)
+
+    def kpi_names(self, scope: str | None = None) -> list[tuple[str, str, int]]:
+        """(kpi, scope, points) of every KPI with observations (in ``scope``)."""
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
+        return self.monitors.kpis(scope)
+
+    def deployment_monitors(self, deployment: str) -> list[Watch]:
+        """The monitors on a deployment's traffic, then those on a model it serves (elsewhere too)."""
+        self._authorize("catalog.read", models=self._deployment_models(deployment))
+        from modelsteward.reporting.deployment_watch import watching
+
+        def lookup(name: str) -> Deployment | None:
+            try:
+                return self.deployments.get(name)
+            except NotFound:
+                return None
+
+        return watching(self.deployments.get(deployment), self.monitors.list(), lookup)
+
+    def drift_distributions(self, monitor: str, result: MonitorResult | None = None) -> list[Distribution]:
+        """Reference and current shares of the columns a drift run (the latest by default) found drifted."""
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
+        from modelsteward.reporting.deployment_watch import drift_distributions
+
+        spec = self.monitors.get(monitor)
+        if result is None:
+            results = self.monitors.results(monitor, limit=1)
+            if not results:
+                return []
+            result = results[0]
+        return drift_distributions(self, spec, result)
 
     def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
         self._authorize("alert.manage")
@@ -789,6 +852,33 @@ class LocalSteward(Steward):
         return DebtReport(models=debts, total=sum(d.score for d in debts),
                           with_debt=sum(1 for d in debts if d.score), checked_at=now)  # fmt: skip
 
+    def record_debt(self, day: date | None = None) -> int:
+        self._authorize("monitor.run")
+        from datetime import UTC, datetime, time, timedelta
+
+        from modelsteward.store import debt_repo
+
+        now = datetime.now(UTC)
+        day = day or now.date()
+        # a past day (the demo's simulated calendar) is judged as at its end, so that ages count to that day
+        at = min(now, datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1))
+        models = self.catalog.search_models(limit=None).items
+        debts = self.portfolio.debts(models, now=at, max_age=timedelta(days=180), stale_after=timedelta(days=2))
+        with self.db.write() as conn:
+            return debt_repo.upsert(conn, day, debts)
+
+    def debt_history(self, days: int = 90) -> list[DebtPoint]:
+        self._authorize("catalog.read", reach=Reach.ANYWHERE)
+        from datetime import UTC, datetime, timedelta
+
+        from modelsteward.store import debt_repo
+
+        if days < 1:
+            raise InvalidArgument("days must be 1 or more", details={"field": "days"})
+        since = datetime.now(UTC).date() - timedelta(days=days - 1)
+        with self.db.read() as conn:
+            return debt_repo.history(conn, since)
+
     def catalog_overview(self, **filters: Any) -> tuple[list[ModelOverview], int]:
         """One page of the catalog (``search_models``' filters, ``limit``, ``offset``, ``order_by``) with each
         model's stage, production version, health, open alerts and debt; and the number of matching models."""
@@ -921,10 +1011,26 @@ class LocalSteward(Steward):
                     self.monitors,
                     holder=default_worker_name(),
                     dispatcher=Dispatcher(self.db),
-                    rounds=[self.lifecycles.tick],
+                    rounds=[self.lifecycles.tick, self._daily_debt_round()],
                 )
                 self._scheduler.start()
         return self._scheduler
+
+    def _daily_debt_round(self) -> Callable[[datetime], None]:
+        """The scheduler's round that takes the day's debt snapshot: once a day, first on start (a restart takes
+        the day's again, which the upsert makes harmless); after a failure, again ten minutes later."""
+        from datetime import timedelta
+
+        tried: dict[str, Any] = {"day": None, "at": None}
+
+        def record_debt_daily(now: datetime) -> None:
+            if tried["day"] == now.date() or (tried["at"] is not None and now - tried["at"] < timedelta(minutes=10)):
+                return
+            tried["at"] = now
+            self.record_debt(now.date())
+            tried["day"] = now.date()
+
+        return record_debt_daily
 
     def stop_scheduler(self) -> None:
         with self._gateway_lock:

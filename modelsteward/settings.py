@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     )
     oidc_algorithms: list[str] = Field(default=["RS256", "ES256"], description="accepted public-key algorithms")
     oidc_client_id: str | None = Field(default=None, description="the dashboard's client id at the IdP (login)")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="the dashboard's client secret (confidential clients; public ones use PKCE alone)"
+    )
+    oidc_scopes: str = Field(default="openid profile email", description="scopes the dashboard's sign-in asks for")
+    oidc_redirect_url: str | None = Field(
+        default=None, description="default: {the request's base URL}/ui/login/callback (set it behind a proxy)"
+    )
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="clock skew allowed on exp/iat/nbf")
 
     def __repr_args__(self) -> Any:
@@ -93,7 +100,7 @@ class Settings(BaseSettings):
         for name, value in super().__repr_args__():
             yield name, (_without_credentials(value) if isinstance(value, str) and "://" in value else value)
 
-    @field_validator("api_token", mode="before")
+    @field_validator("api_token", "oidc_client_secret", mode="before")
     @classmethod
     def _no_empty_token(cls, value: object) -> object:
         return None if value in ("", None) else value  # STEWARD_API_TOKEN= means no token, not an empty one
@@ -110,10 +117,12 @@ class Settings(BaseSettings):
             raise ValueError(f"STEWARD_OIDC_ALGORITHMS takes public-key algorithms (RS256, ES256, ...), not {refused}")
         from urllib.parse import urlparse
 
-        for name, url in (("STEWARD_OIDC_ISSUER", self.oidc_issuer), ("STEWARD_OIDC_JWKS_URL", self.oidc_jwks_url)):
+        urls = (("STEWARD_OIDC_ISSUER", self.oidc_issuer), ("STEWARD_OIDC_JWKS_URL", self.oidc_jwks_url),
+                ("STEWARD_OIDC_REDIRECT_URL", self.oidc_redirect_url))  # fmt: skip
+        for name, url in urls:
             parsed = urlparse(url or "")
             local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
-            if url and not ((parsed.scheme == "https" and parsed.hostname) or local):  # keys fetched over TLS
+            if url and not ((parsed.scheme == "https" and parsed.hostname) or local):  # keys, sign-in codes: TLS
                 raise ValueError(f"{name} must be an https:// URL (http:// only to this machine), not {url!r}")
         return self
 

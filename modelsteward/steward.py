@@ -33,6 +33,7 @@ from modelsteward.domain.records import (
     BusinessKPI,
     Comment,
     Dataset,
+    DebtPoint,
     DebtReport,
     Deployment,
     DeploymentRevision,
@@ -52,7 +53,7 @@ from modelsteward.domain.records import (
 from modelsteward.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime
 
     import pandas as pd
 
@@ -595,8 +596,11 @@ class Steward(abc.ABC):
     # -- the trail ----------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
-        """The newest audit events, optionally for one model."""
+    def list_events(
+        self, *, model: str | None = None, action: str | None = None, actor: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        """The newest audit events, optionally for one model, one ``action`` (or a family: ``"lifecycle.*"``)
+        and one ``actor``."""
 
     # -- collaboration --------------------------------------------------------------------------------
 
@@ -642,6 +646,20 @@ class Steward(abc.ABC):
         """Model debt per model, worst first: in production without a monitor, monitors that stopped running,
         open alerts, failing gates, approvals past their SLA, a production version older than ``max_age``,
         no owner."""
+
+    @abc.abstractmethod
+    def record_debt(self, day: date | None = None) -> int:
+        """Take the day's snapshot of model debt (today's by default): each model's ``model_debt`` score and
+        flags, replacing any snapshot taken earlier that day. Returns the number of models.
+
+        >>> st.record_debt()  # what ``steward up``'s scheduler does once a day  # doctest: +SKIP
+        5
+        """
+
+    @abc.abstractmethod
+    def debt_history(self, days: int = 90) -> list[DebtPoint]:
+        """Model debt over the last ``days`` days, one point per day with a snapshot, oldest first: the
+        catalog's total, the models with debt and each model's score."""
 
     @abc.abstractmethod
     def verify_audit(self) -> AuditCheck:

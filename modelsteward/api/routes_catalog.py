@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
@@ -15,6 +16,7 @@ from modelsteward.domain.records import (
     AuditCheck,
     Comment,
     Dataset,
+    DebtPoint,
     DebtReport,
     Event,
     Lineage,
@@ -253,6 +255,36 @@ def model_debt(st: Reader, model: str | None = None, max_age: str = "180d", stal
 
 
 @router.get(
+    "/debt/history",
+    response_model=list[DebtPoint],
+    summary="Model debt over the last days, one point per daily snapshot, oldest first",
+    **needs("catalog.read"),
+)
+def debt_history(st: Reader, days: Annotated[int, Query(ge=1, le=3660)] = 90) -> Any:
+    return st.debt_history(days)
+
+
+class DebtSnapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    day: date | None = Field(default=None, description="the day the snapshot is for (default: today, UTC)")
+
+
+class DebtSnapshotTaken(BaseModel):
+    models: int
+
+
+@router.post(
+    "/debt/snapshots",
+    response_model=DebtSnapshotTaken,
+    summary="Take the day's snapshot of model debt (replacing one taken earlier that day)",
+    **needs("monitor.run"),
+)
+def record_debt(st: Writer, request: Annotated[DebtSnapshot | None, Body()] = None) -> Any:
+    return DebtSnapshotTaken(models=st.record_debt(request.day if request else None))
+
+
+@router.get(
     "/audit/verify", response_model=AuditCheck, summary="Check the audit trail's hash chain", **needs("audit.read")
 )
 def verify_audit(st: Reader) -> Any:
@@ -267,8 +299,14 @@ def export_audit(st: Reader, after: Annotated[int, Query(ge=0)] = 0) -> Any:
 
 
 @router.get("/events", response_model=list[Event], summary="The newest audit events", **needs("audit.read"))
-def list_events(st: Reader, model: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[Event]:
-    return st.list_events(model=model, limit=limit)
+def list_events(
+    st: Reader,
+    model: str | None = None,
+    action: Annotated[str | None, Query(description="one action, or a family: lifecycle.*")] = None,
+    actor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[Event]:
+    return st.list_events(model=model, action=action, actor=actor, limit=limit)
 
 
 @router.post(

@@ -367,9 +367,11 @@ class CatalogService:
 
     # -- events -------------------------------------------------------------------------------------
 
-    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+    def list_events(
+        self, *, model: str | None = None, action: str | None = None, actor: str | None = None, limit: int = 100
+    ) -> list[Event]:
         with self.db.read() as conn:
-            return event_repo.list_events(conn, model=model, limit=limit)
+            return event_repo.list_events(conn, model=model, action=action, actor=actor, limit=limit)
 
     def generation(self) -> int:
         with self.db.read() as conn:

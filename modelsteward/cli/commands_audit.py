@@ -58,6 +58,8 @@ def export(
 def debt(
     model: Annotated[str | None, typer.Argument(help="one model (default: the whole catalog)")] = None,
     max_age: Annotated[str, typer.Option("--max-age", help="retraining is overdue after this long")] = "180d",
+    history: Annotated[bool, typer.Option("--history", help="the daily snapshots instead: debt over time")] = False,
+    days: Annotated[int, typer.Option("--days", min=1, help="with --history: how many days back")] = 90,
     as_json: JsonOut = False,
     data_dir: DataDir = None,
     url: Url = None,
@@ -67,6 +69,8 @@ def debt(
     overdue approvals and retraining, missing owners."""
     from modelsteward.cli.common import table
 
+    if history:
+        return _debt_history(model, days, as_json, data_dir, url, token)
     with open_steward(data_dir, url, token) as st:
         report = st.model_debt(model, max_age=max_age)
     if as_json:
@@ -75,4 +79,26 @@ def debt(
             for d in report.models if d.score or model]  # fmt: skip
     table(f"model debt: {report.total} points on {report.with_debt} of {len(report.models)} model(s)",
           ["model", "score", "in production", "why"], rows)  # fmt: skip
+    return None
+
+
+def _debt_history(
+    model: str | None, days: int, as_json: bool, data_dir: Path | None, url: str | None, token: str | None
+) -> None:
+    """One line a snapshot day: the catalog's total and the models with debt (or one model's score)."""
+    from modelsteward.cli.common import table
+
+    with open_steward(data_dir, url, token) as st:
+        points = st.debt_history(days)
+    if as_json:
+        return print_json(points)
+    if model is not None:
+        rows = [[p.day.isoformat(), p.models.get(model, "")] for p in points]
+        table(f"model debt of {model}: {len(points)} daily snapshot(s)", ["day", "score"], rows)
+        return None
+    rows = [[p.day.isoformat(), p.total, p.with_debt,
+             ", ".join(f"{m} {s}" for m, s in sorted(p.models.items(), key=lambda x: (-x[1], x[0])) if s)]
+            for p in points]  # fmt: skip
+    table(f"model debt over the last {days} day(s): {len(points)} daily snapshot(s)",
+          ["day", "total", "models with debt", "scores"], rows)  # fmt: skip
     return None

@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from modelsteward.domain.records import (
     AuditCheck,
     Comment,
     Dataset,
+    DebtPoint,
     DebtReport,
     Deployment,
     DeploymentRevision,
@@ -546,10 +547,13 @@ class RemoteSteward(Steward):
 
     # -- the trail ----------------------------------------------------------------------------------
 
-    def list_events(self, *, model: str | None = None, limit: int = 100) -> list[Event]:
+    def list_events(
+        self, *, model: str | None = None, action: str | None = None, actor: str | None = None, limit: int = 100
+    ) -> list[Event]:
         params: dict[str, Any] = {"limit": limit}
-        if model is not None:
-            params["model"] = model
+        for key, value in (("model", model), ("action", action), ("actor", actor)):
+            if value is not None:
+                params[key] = value
         return [Event.model_validate(e) for e in self._json("GET", "/api/v1/events", params=params)]
 
     def add_comment(self, model: str, text: str, *, version: int | None = None) -> Comment:
@@ -595,6 +599,14 @@ class RemoteSteward(Steward):
         if model is not None:
             params["model"] = model
         return DebtReport.model_validate(self._json("GET", "/api/v1/debt", params=params))
+
+    def record_debt(self, day: date | None = None) -> int:
+        body = {"day": day.isoformat()} if day is not None else None
+        return int(self._json("POST", "/api/v1/debt/snapshots", json=body)["models"])
+
+    def debt_history(self, days: int = 90) -> list[DebtPoint]:
+        points = self._json("GET", "/api/v1/debt/history", params={"days": days})
+        return [DebtPoint.model_validate(p) for p in points]
 
     # -- compliance -------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from modelsteward.demo.data import FEATURES, true_default_probability
 from modelsteward.demo.seed import BUSINESS_UNIT, definition
-from modelsteward.demo.timeline import ALERT_DAY, DOWNTURN_DAY, downturn
+from modelsteward.demo.timeline import ALERT_DAY, DOWNTURN_DAY, downturn, record_debt_days
 from modelsteward.errors import Conflict, Forbidden
 
 MODEL = "credit-risk"
@@ -89,6 +89,7 @@ class LifecycleStory:
         ref = f"{MODEL}/{self.version}"
         self._validate(ref)
         self._serve(SHADOW_DAY)
+        self._debt(SHADOW_DAY, CANARY_DAY)
         passed = ", ".join(g.gate for g in self._last_run("submit").gates)
         self.lines.append(
             f"day {SHADOW_DAY}: {ref} passed submit's gates ({passed}); "
@@ -101,6 +102,7 @@ class LifecycleStory:
         weight = self.st.get_deployment(DEPLOYMENT).spec.challengers.get(ref, 0.0)
         for day in range(CANARY_DAY, FIRST_TRY_DAY):
             self._serve(day)
+        self._debt(CANARY_DAY, FIRST_TRY_DAY)
         self.lines.append(
             f"day {CANARY_DAY}: {DATA_SCIENTIST} moved {ref} to the canary: {weight:.0%} of the applicants "
             f"(by applicant, sticky) meet it; their outcomes arrive the next day"
@@ -112,6 +114,7 @@ class LifecycleStory:
 
         for day in range(FIRST_TRY_DAY, SECOND_TRY_DAY):
             self._serve(day)
+        self._debt(FIRST_TRY_DAY, SECOND_TRY_DAY)
         second = self._request(ref)
         _expect(second.status == "waiting_approval", f"{ref} did not wait for sign-off: {second.error}")
         evidence = second.gates[0].evidence
@@ -130,6 +133,7 @@ class LifecycleStory:
 
         for day in range(SECOND_TRY_DAY, PROMOTION_DAY):
             self._serve(day)
+        self._debt(SECOND_TRY_DAY, PROMOTION_DAY)
         third = self._request(ref)
         _expect(third.status == "waiting_approval", f"{ref} did not wait for sign-off: {third.error}")
         self.st.acting_as(VALIDATOR).approve(
@@ -140,6 +144,7 @@ class LifecycleStory:
         self._follow()
         stages = self._stages()
         _expect(stages.get(self.version) == "production", f"{ref} is in {stages.get(self.version)}")
+        self._debt(PROMOTION_DAY, PROMOTION_DAY + 1)
         self.lines.append(
             f"day {PROMOTION_DAY}: asked again, gates passed ({self._gates(third)}); {VALIDATOR} (validator) and "
             f"{APPROVER} (approver) signed; {ref} promoted: the production alias, {DEPLOYMENT}'s champion and the "
@@ -217,6 +222,10 @@ class LifecycleStory:
         outcomes = zip(served.prediction_ids, defaulted, strict=True)
         feedback = [{"prediction_id": i, "actual": int(d)} for i, d in outcomes]
         self.st.send_feedback(DEPLOYMENT, feedback, at=at + timedelta(days=1))
+
+    def _debt(self, first: int, stop: int) -> None:
+        """The daily debt snapshots of days ``first`` to ``stop - 1``, as the story stands now."""
+        record_debt_days(self.st, self.start, range(first, stop))
 
     def _request(self, ref: str) -> Any:
         return self.dana.advance(ref, "production")

@@ -204,14 +204,15 @@ def seed_demo(st: Steward, *, data_dir: Path | None = None, rows: int = 10_000, 
 def _play(st: Steward, data_dir: Path | None, rows: int, inbox_url: str) -> str:
     from datetime import UTC, datetime
 
-    from modelsteward.demo.lifecycle_story import LifecycleStory
-    from modelsteward.demo.timeline import play, simulated_start
+    from modelsteward.demo.lifecycle_story import PROMOTION_DAY, LifecycleStory
+    from modelsteward.demo.timeline import DAYS, play, record_debt_days, simulated_start
 
     pool = applicants(rows, seed=42)  # the bureau knows these applicants
     end = datetime.now(UTC)
     story = LifecycleStory(st, pool, start=simulated_start(end))  # one calendar for the timeline and the story
     result = play(st, pool, end=end, inbox_url=inbox_url, before_breach=story.govern)
     result += "\n" + story.play()
+    record_debt_days(st, story.start, range(PROMOTION_DAY + 1, DAYS + 1))  # after the promotion, to today
     st.stop_serving()  # type: ignore[attr-defined]  # flush the simulated days to the log
     return result
 

@@ -57,6 +57,13 @@ def simulated_start(end: datetime | None = None) -> datetime:
     return (end or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) - timedelta(days=DAYS)
 
 
+def record_debt_days(st: Any, start: datetime, days: range) -> None:
+    """The daily debt snapshot (what ``steward up``'s scheduler takes) of each simulated day in ``days``, taken
+    when the story has reached that day, so the portfolio's debt-over-time chart follows the story."""
+    for day in days:
+        st.record_debt(day=(start + timedelta(days=day)).date())
+
+
 def play(
     st: Any,
     pool: pd.DataFrame,
@@ -109,9 +116,12 @@ def play(
         }
     )
     quiet = st.run_monitor(MONITOR, at=start + timedelta(days=28))
+    record_debt_days(st, start, range(1, DOWNTURN_DAY))
     if before_breach is not None:
         before_breach()
+    record_debt_days(st, start, range(DOWNTURN_DAY, ALERT_DAY))
     fired = st.run_monitor(MONITOR, at=start + timedelta(days=ALERT_DAY))
+    record_debt_days(st, start, range(ALERT_DAY, ALERT_DAY + 1))
     return (
         f"played {DAYS} days of credit decisions ({DAYS * per_day} applications); day 28 monitor: {quiet.status}, "
         f"day {ALERT_DAY}: {fired.status} ({', '.join(sorted({b.column or b.metric for b in fired.breaches})) or '-'})"

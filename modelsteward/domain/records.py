@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -453,3 +453,13 @@ class DebtReport(Record):
     total: int
     with_debt: int
     checked_at: datetime
+
+
+class DebtPoint(Record):
+    """Model debt on one day, from that day's snapshot: the catalog's total, how many models carried debt, and
+    each model's score (``record_debt`` takes the snapshots, ``debt_history`` reads them)."""
+
+    day: date
+    total: int
+    with_debt: int
+    models: dict[str, int] = Field(default_factory=dict)

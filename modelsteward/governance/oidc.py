@@ -123,9 +123,16 @@ class OIDCVerifier:
         self._last_refresh = float("-inf")
         self._down_until = float("-inf")
         self._last_failure = ""
+        self._document: dict[str, Any] | None = None  # the discovery document, once read
+        self._discovery_lock = threading.Lock()  # apart from _lock: _keys holds that one while it discovers
 
     def verify(self, token: str) -> str:
         """The principal name a valid token speaks for; ``Unauthenticated`` with the reason otherwise."""
+        return self._principal(self.verified_claims(token))
+
+    def verified_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature, issuer, audience and times check out (``Unauthenticated``
+        otherwise), for callers that check more than ``verify`` does: the dashboard's sign-in compares the nonce."""
         jwt = require("jwt", "oidc")
         try:
             header = jwt.get_unverified_header(token)
@@ -160,7 +167,7 @@ class OIDCVerifier:
             raise Unauthenticated(f"{_TOKEN} is not valid ({type(e).__name__})", details=_AUTH) from None
         if claims.get("iss") != self.issuer:  # belt and braces: PyJWT 2.10.0 compared issuers by containment
             raise Unauthenticated(f"{_TOKEN} was issued by another issuer", details=_AUTH)
-        return self._principal(claims)
+        return claims
 
     def _principal(self, claims: dict[str, Any]) -> str:
         # The first claim present decides: a token cannot pick a fallback by sending a malformed preferred one.
@@ -231,7 +238,30 @@ class OIDCVerifier:
                                 details={"issuer": self.issuer, "reason": reason})  # fmt: skip
 
     def _discover(self) -> str:
-        """The JWKS URL from the issuer's discovery document (fetched once per verifier)."""
+        """The JWKS URL from the issuer's discovery document."""
+        return self.endpoint("jwks_uri")
+
+    def endpoint(self, name: str) -> str:
+        """An endpoint the issuer's discovery document names (``jwks_uri``, ``authorization_endpoint``,
+        ``token_endpoint``, ...): https, or http to this machine; ``StoreUnavailable`` when it cannot be had."""
+        document = self.discovery()
+        url = document.get(name)
+        if not isinstance(url, str):
+            raise self._misconfigured(f"its discovery document has no {name}")
+        try:
+            check_url(url, name)
+        except InvalidArgument as e:
+            raise self._misconfigured(e.message) from None
+        return url
+
+    def discovery(self) -> dict[str, Any]:
+        """The issuer's discovery document, fetched once per verifier (a failed fetch is tried again next time)."""
+        with self._discovery_lock:
+            if self._document is None:
+                self._document = self._fetch_discovery()
+            return self._document
+
+    def _fetch_discovery(self) -> dict[str, Any]:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as response:  # scheme checked in __init__
@@ -241,14 +271,7 @@ class OIDCVerifier:
         if not isinstance(document, dict) or document.get("issuer") != self.issuer:
             found = document.get("issuer") if isinstance(document, dict) else None
             raise self._misconfigured(f"its discovery document names the issuer {found!r}, not STEWARD_OIDC_ISSUER")
-        jwks_url = document.get("jwks_uri")
-        if not isinstance(jwks_url, str):
-            raise self._misconfigured(f"its discovery document at {url} has no jwks_uri")
-        try:
-            check_url(jwks_url, "jwks_uri")
-        except InvalidArgument as e:
-            raise self._misconfigured(e.message) from None
-        return jwks_url
+        return document
 
     def _misconfigured(self, reason: str) -> StoreUnavailable:
         return StoreUnavailable(f"the identity provider cannot be used ({self.issuer}): {reason}",

@@ -112,10 +112,25 @@ def append_events(conn: Connection, *, actor: str, items: list[dict[str, Any]]) 
     return int(state.generation)
 
 
-def list_events(conn: Connection, *, model: str | None = None, limit: int = 100) -> list[Event]:
+def list_events(
+    conn: Connection,
+    *,
+    model: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    """The newest events first; ``action`` is one action or a family (``lifecycle.*``)."""
     query = sa.select(events).order_by(events.c.seq.desc()).limit(limit)
     if model is not None:
         query = query.where(events.c.model == model)
+    if action is not None:
+        if action.endswith("*"):
+            query = query.where(events.c.action.startswith(action.rstrip("*"), autoescape=True))
+        else:
+            query = query.where(events.c.action == action)
+    if actor is not None:
+        query = query.where(events.c.actor == actor)
     return [
         Event(
             seq=r.seq,

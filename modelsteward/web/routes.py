@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from modelsteward.errors import InvalidArgument, NotFound, Unauthenticated
 from modelsteward.governance.permissions import needs
+from modelsteward.web import oidc_login
 from modelsteward.web.pages import nav, page, render
 from modelsteward.web.session import SESSION_COOKIE, check_csrf, protected, set_cookies, viewer
 
@@ -109,3 +110,21 @@ async def catalog(request: Request) -> Response:
     return render(request, st, "catalog.html", title="Catalog", rows=rows, total=total, filters=filters,
                   kinds=kind_names(), order=column, descending=descending, offset=offset, limit=PAGE_SIZE,
                   query=query, active=any(filters.values()))  # fmt: skip
+
+
+router.include_router(oidc_login.router)
+from modelsteward.web import monitoring_page  # noqa: E402  (after nav("/ui", ...): the catalog leads the menu)
+
+router.include_router(monitoring_page.router)
+
+from modelsteward.web import portfolio_page  # noqa: E402  (after nav("/ui", ...): the catalog leads the menu)
+
+router.include_router(portfolio_page.router)
+
+from modelsteward.web import model_page  # noqa: E402
+
+router.include_router(model_page.router)
+
+from modelsteward.web import work_pages  # noqa: E402  (after nav("/ui", ...): the catalog leads the menu)
+
+router.include_router(work_pages.router)

@@ -38,12 +38,25 @@ PUBLIC = {
     ("GET", "/ui/login"),
     ("POST", "/ui/login"),
     ("POST", "/ui/logout"),
+    ("GET", "/ui/login/oidc"),
+    ("GET", "/ui/login/callback"),
 }
 #: Starlette's own documentation routes (not APIRoutes): public too
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 #: form fields of the dashboard's actions (beside the CSRF token)
 UI_FORMS: dict[tuple[str, str], dict[str, str]] = {}
+UI_FORMS.update({  # the model page's actions
+    ("POST", "/ui/models/{name}/alias"): {"alias": "staging", "version": "1"},
+    ("POST", "/ui/models/{name}/rollback"): {"deployment": "risk"},
+    ("POST", "/ui/models/{name}/traffic"): {"deployment": "risk", "ref": "risk/1", "weight": "0.5"},
+    ("POST", "/ui/models/{name}/advance"): {"version": "1", "to": "staging"},
+    ("POST", "/ui/models/{name}/comments"): {"text": "from the matrix"},
+})  # fmt: skip
+UI_FORMS.update({  # the approvals inbox (no run waits on risk/1: an allowed role meets a 409)
+    ("POST", "/ui/approvals/approve"): {"ref": "risk/1", "role": "validator", "comment": "from the matrix"},
+    ("POST", "/ui/approvals/reject"): {"ref": "risk/1", "role": "validator", "comment": "from the matrix"},
+})  # fmt: skip
 
 PATH_VALUES = {
     "version": "1",
