@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_monitoring.py
 	$(BIN)/python bench/bench_lifecycle.py
 	$(BIN)/python bench/bench_compliance.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

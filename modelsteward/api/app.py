@@ -91,6 +91,9 @@ def create_app(settings: Settings | None = None, *, steward: LocalSteward | None
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The gateway and its logs belong to the worker process that serves: start them here, after
         # any fork, and flush them on shutdown (SIGTERM/SIGINT) so nothing acknowledged is lost.
+        from modelsteward.web.pages import warm
+
+        warm()
         steward.start_serving(on_served=metrics.observe_model)
         if settings.scheduler:
             steward.start_scheduler()

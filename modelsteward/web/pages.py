@@ -48,6 +48,13 @@ def environment() -> Any:
     return env
 
 
+def warm() -> None:
+    """Compile every template once at start-up, so that no user's first page pays for it."""
+    env = environment()
+    for template in sorted(TEMPLATES.glob("*.html")):
+        env.get_template(template.name)
+
+
 def _when(value: Any) -> str:
     if value is None:
         return "—"
