@@ -90,7 +90,8 @@ def up(
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     console.print(
         f"[bold green]Model Steward[/] is running at [bold]http://{shown_host}:{port}[/] "
-        f"(API docs: http://{shown_host}:{port}/docs; data: {settings.data_dir.resolve()}; "
+        f"(dashboard: http://{shown_host}:{port}/ui; API docs: http://{shown_host}:{port}/docs; "
+        f"data: {settings.data_dir.resolve()}; "
         f"{workers} worker{'s' if workers > 1 else ''}). Ctrl+C stops it.",
         highlight=False,
     )
