@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from modelsteward.domain.compliance import ComplianceRun, ComplianceSuite, StoredSuite, TestResult, parse_suite
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -30,50 +29,39 @@ from modelsteward.domain.monitoring import (
 )
 from modelsteward.domain.records import (
     Alias,
-    AuditCheck,
-    Comment,
     Dataset,
-    DebtPoint,
-    DebtReport,
     Deployment,
     DeploymentRevision,
     DeploymentSpec,
     Event,
     Lineage,
-    ModelOverview,
     ModelPage,
     ModelVersion,
-    NewToken,
-    Principal,
     RegisteredModel,
     Signature,
-    TokenInfo,
     VersionSummary,
 )
-from modelsteward.domain.refs import ModelRef
-from modelsteward.errors import Forbidden, InvalidArgument, NotFound, StewardError
-from modelsteward.governance.permissions import BOOTSTRAP_ADMIN, Reach
+from modelsteward.domain.refs import ModelRef, model_of
+from modelsteward.errors import NotFound, StewardError
+from modelsteward.governance.permissions import Reach
+from modelsteward.local_governance import GovernanceMethods
+from modelsteward.local_views import ViewMethods
 from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
 
 if TYPE_CHECKING:
-    from datetime import date, datetime
+    from datetime import datetime
 
     import pandas as pd
 
     from modelsteward.catalog.registration import Registration
     from modelsteward.catalog.service import CatalogService
-    from modelsteward.domain.explain import Explanation
-    from modelsteward.domain.report import Report
     from modelsteward.kinds.loaded import LoadedModel
-    from modelsteward.reporting.deployment_watch import Distribution, Watch
-    from modelsteward.reporting.portfolio import Portfolio
-    from modelsteward.reporting.traffic import Traffic
     from modelsteward.serving.deployments import DeploymentService
     from modelsteward.serving.gateway import Gateway, Served
     from modelsteward.settings import Settings
 
 
-class LocalSteward(Steward):
+class LocalSteward(GovernanceMethods, ViewMethods, Steward):
     """The embedded body: the services run in this process, on the configured store."""
 
     def __init__(
@@ -253,7 +241,7 @@ class LocalSteward(Steward):
             return set()
         refs = [arm.ref for arm in (*route.arms, *route.shadows)]
         refs += list(getattr(route.pipeline, "versions", {}).values()) if route.pipeline is not None else []
-        return {_model_of(ref) for ref in refs}
+        return {model_of(ref) for ref in refs}
 
     def register_prepared(self, registration: Registration) -> ModelVersion:
         self._authorize_registration(registration)
@@ -290,7 +278,7 @@ class LocalSteward(Steward):
         return self.catalog.search_models(**filters)
 
     def get_version(self, ref: str) -> ModelVersion:
-        self._authorize("catalog.read", model=_model_of(ref))
+        self._authorize("catalog.read", model=model_of(ref))
         return self.catalog.get_version(ref)
 
     def list_versions(
@@ -304,7 +292,7 @@ class LocalSteward(Steward):
         return self.catalog.list_versions(name, limit=0)[1]
 
     def get_lineage(self, ref: str) -> Lineage:
-        self._authorize("catalog.read", model=_model_of(ref))
+        self._authorize("catalog.read", model=model_of(ref))
         lineage = self.catalog.lineage(ref)
         downstream = self.deployments.downstream(self.catalog.get_version(lineage.version))
         return lineage.model_copy(update={"downstream": downstream})
@@ -326,7 +314,7 @@ class LocalSteward(Steward):
         return self.catalog.list_aliases(name)
 
     def load_model(self, ref: str) -> LoadedModel:
-        self._authorize("inference.predict", model=_model_of(ref))
+        self._authorize("inference.predict", model=model_of(ref))
         return self.catalog.load(self.catalog.get_version(ref))
 
     def predict(self, ref: str, data: Any) -> pd.DataFrame:
@@ -334,7 +322,7 @@ class LocalSteward(Steward):
 
     def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
         """A version and its artifact, hash-checked (the remote body downloads through this)."""
-        self._authorize("model.download", model=_model_of(ref))
+        self._authorize("model.download", model=model_of(ref))
         version = self.catalog.get_version(ref)
         return version, self.catalog.artifact_bytes(version)
 
@@ -390,7 +378,7 @@ class LocalSteward(Steward):
         return self.deployments.deploy(name, spec, actor=self.actor)
 
     def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
-        self._authorize("deployment.manage", models=self._deployment_models(name) | {_model_of(r) for r in challengers})
+        self._authorize("deployment.manage", models=self._deployment_models(name) | {model_of(r) for r in challengers})
         return self.deployments.set_traffic(name, challengers, actor=self.actor)
 
     def undeploy(self, name: str) -> Deployment:
@@ -562,64 +550,6 @@ class LocalSteward(Steward):
         self._authorize("catalog.read", reach=Reach.ANYWHERE)
         return self.monitors.change(kpi, scope, change_at=change_at, kind=kind)
 
-    # -- a deployment's monitoring, as the dashboard shows it (modelsteward.reporting) ------------------
-
-    def traffic(
-        self,
-        deployment: str,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        days: int = 60,
-        bucket: str = "1d",
-    ) -> Traffic:
-        """Answers, failed answers and latency (p50, p95) per time bucket and arm, from the prediction log;
-        by default the ``days`` up to the deployment's latest answer."""
-        self._authorize("catalog.read", models=self._deployment_models(deployment))
-        self.deployments.get(deployment)  # an unknown deployment is NotFound, not an empty chart
-        from modelsteward.reporting.traffic import traffic_window
-
-        root = self.settings.resolved_inference_url()
-        return traffic_window(root, deployment, since=since, until=until, days=days, bucket=bucket)
-
-    def traffic_summary(self, *, since: datetime) -> pd.DataFrame:
-        """Per deployment and arm: answers and failed answers since ``since``, and the latest answer's time."""
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        from modelsteward.reporting.traffic import traffic_summary
-
-        return traffic_summary(self.settings.resolved_inference_url(), since=since)
-
-    def kpi_names(self, scope: str | None = None) -> list[tuple[str, str, int]]:
-        """(kpi, scope, points) of every KPI with observations (in ``scope``)."""
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.kpis(scope)
-
-    def deployment_monitors(self, deployment: str) -> list[Watch]:
-        """The monitors on a deployment's traffic, then those on a model it serves (elsewhere too)."""
-        self._authorize("catalog.read", models=self._deployment_models(deployment))
-        from modelsteward.reporting.deployment_watch import watching
-
-        def lookup(name: str) -> Deployment | None:
-            try:
-                return self.deployments.get(name)
-            except NotFound:
-                return None
-
-        return watching(self.deployments.get(deployment), self.monitors.list(), lookup)
-
-    def drift_distributions(self, monitor: str, result: MonitorResult | None = None) -> list[Distribution]:
-        """Reference and current shares of the columns a drift run (the latest by default) found drifted."""
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        from modelsteward.reporting.deployment_watch import drift_distributions
-
-        spec = self.monitors.get(monitor)
-        if result is None:
-            results = self.monitors.results(monitor, limit=1)
-            if not results:
-                return []
-            result = results[0]
-        return drift_distributions(self, spec, result)
-
     def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
         self._authorize("alert.manage")
         return self.alerts.put_channel(parse_spec(Channel, channel, what="channel"), self.actor)
@@ -680,11 +610,11 @@ class LocalSteward(Steward):
         return self.lifecycles.status(model)
 
     def advance(self, ref: str, to: str) -> Run:
-        self._authorize("lifecycle.request", model=_model_of(ref))
+        self._authorize("lifecycle.request", model=model_of(ref))
         return self.lifecycles.request(ref, to, actor=self.actor)
 
     def check_gates(self, ref: str, to: str) -> GateCheck:
-        self._authorize("compliance.run", model=_model_of(ref))
+        self._authorize("compliance.run", model=model_of(ref))
         version, transition, results = self.lifecycles.gate(ref, to)
         name = ModelRef.parse(ref).name
         position = {p.version: p.stage for p in self.lifecycles.status(name).positions}
@@ -699,11 +629,11 @@ class LocalSteward(Steward):
         )
 
     def approve(self, ref: str, *, role: str, comment: str = "") -> Run:
-        self._authorize("lifecycle.approve", model=_model_of(ref))
+        self._authorize("lifecycle.approve", model=model_of(ref))
         return self.lifecycles.decide(ref, role=role, decision="approve", comment=comment, actor=self.actor)
 
     def reject(self, ref: str, *, role: str, comment: str = "") -> Run:
-        self._authorize("lifecycle.approve", model=_model_of(ref))
+        self._authorize("lifecycle.approve", model=model_of(ref))
         return self.lifecycles.decide(ref, role=role, decision="reject", comment=comment, actor=self.actor)
 
     def lifecycle_runs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
@@ -743,246 +673,6 @@ class LocalSteward(Steward):
     def has_role(self, principal: str, role: str, *, model: str | None = None) -> bool:
         """Does ``principal`` hold ``role`` globally, for ``model`` or for its business unit?"""
         return self.lifecycles.has_role(principal, role, model=model)
-
-    def add_comment(self, model: str, text: str, *, version: int | None = None) -> Comment:
-        self._authorize("comment.write", model=model)
-        from modelsteward.store import comment_repo, event_repo
-
-        text = text.strip()
-        if not text:
-            raise InvalidArgument("a comment needs some text", details={"field": "text"})
-        if len(text) > 10_000:
-            raise InvalidArgument("a comment is at most 10,000 characters", details={"field": "text"})
-        if version is not None:
-            self.catalog.get_version(f"{model}/{version}")
-        else:
-            self.catalog.get_model(model)
-        with self.db.write() as conn:
-            comment = comment_repo.add(conn, model=model, version=version, author=self.actor, text=text)
-            event_repo.append_event(conn, actor=self.actor, action="comment.added", model=model, version=version,
-                                    details={"comment": comment.id, "text": text[:500]})  # fmt: skip
-        return comment
-
-    def model_history(self, model: str, *, limit: int = 100) -> list[Event]:
-        self._authorize("catalog.read", model=model)
-        self.catalog.get_model(model)
-        return self.catalog.list_events(model=model, limit=limit)
-
-    def list_comments(self, model: str, *, version: int | None = None, limit: int = 200) -> list[Comment]:
-        self._authorize("catalog.read", model=model)
-        from modelsteward.store import comment_repo
-
-        self.catalog.get_model(model)
-        with self.db.read() as conn:
-            return comment_repo.list_for(conn, model, version=version, limit=limit)
-
-    def create_user(self, name: str, *, kind: str = "user", display_name: str = "") -> Principal:
-        self._authorize("identity.admin")
-        return self.identities.create_principal(name, kind=kind, display_name=display_name, actor=self.actor)
-
-    def list_users(self) -> list[Principal]:
-        self._authorize("identity.read")
-        return self.identities.list_principals()
-
-    def disable_user(self, name: str) -> None:
-        self._authorize("identity.admin")
-        self.identities.disable(name, actor=self.actor)
-
-    def create_token(self, principal: str, *, name: str = "default", expires_in: str | None = "90d") -> NewToken:
-        self._authorize("identity.admin")
-        return self.identities.create_token(principal, name=name, expires_in=expires_in, actor=self.actor)
-
-    def list_tokens(self, principal: str | None = None) -> list[TokenInfo]:
-        self._authorize("identity.read")
-        return self.identities.list_tokens(principal)
-
-    def revoke_token(self, token_id: int) -> None:
-        self._authorize("identity.admin")
-        self.identities.revoke_token(token_id, actor=self.actor)
-
-    def authenticate(self, token: str) -> str:
-        """The principal an API token speaks for (what the server does with each request's token)."""
-        return self.identities.authenticate(token)
-
-    def sign_in(self, token: str) -> str:
-        """Who a bearer token (an API header or the dashboard's session) names: the bootstrap admin for
-        STEWARD_API_TOKEN, an identity provider's user for its JWT when OpenID Connect is configured (roles come
-        from Steward's grants to that name), else a Steward token's user or service account."""
-        import hmac
-
-        expected = self.settings.api_token
-        if expected is not None and hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-            return BOOTSTRAP_ADMIN
-        if self.settings.oidc_issuer:
-            from modelsteward.governance.oidc import looks_like_jwt, verifier_for
-
-            if looks_like_jwt(token):  # a stw_ token never has a JWT's three dot-separated segments
-                return verifier_for(self.settings).verify(token)
-        return self.authenticate(token)
-
-    def may(self, permission: str, *, model: str | None = None) -> bool:
-        """Would this facade allow ``permission`` (on ``model``)? For pages that offer only what the viewer
-        may do; the call itself is still checked (and a refusal audited) when it is made."""
-        if not self._enforce:
-            return True
-        models = {model} if model is not None else set()
-        return self.access.allowed(self.actor, permission, models=models, reach=Reach.ANYWHERE,
-                                   implicit=self._implicit_roles)  # fmt: skip
-
-    @property
-    def portfolio(self) -> Portfolio:
-        from modelsteward.reporting.portfolio import Portfolio
-
-        return Portfolio(self.catalog, self.monitors, self.lifecycles, self.alerts, self.compliance)
-
-    def model_debt(self, model: str | None = None, *, max_age: str = "180d", stale_after: str = "2d") -> DebtReport:
-        self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
-        from datetime import UTC, datetime
-
-        from modelsteward.domain.monitoring import parse_duration
-
-        now = datetime.now(UTC)
-        try:
-            limits = parse_duration(max_age), parse_duration(stale_after)
-        except ValueError as e:
-            raise InvalidArgument(str(e), details={"field": "max_age"}) from e
-        models = [self.catalog.get_model(model)] if model else self.catalog.search_models(limit=None).items
-        debts = self.portfolio.debts(models, now=now, max_age=limits[0], stale_after=limits[1])
-        debts.sort(key=lambda d: (-d.score, d.model))
-        return DebtReport(models=debts, total=sum(d.score for d in debts),
-                          with_debt=sum(1 for d in debts if d.score), checked_at=now)  # fmt: skip
-
-    def record_debt(self, day: date | None = None) -> int:
-        self._authorize("monitor.run")
-        from datetime import UTC, datetime, time, timedelta
-
-        from modelsteward.store import debt_repo
-
-        now = datetime.now(UTC)
-        day = day or now.date()
-        # a past day (the demo's simulated calendar) is judged as at its end, so that ages count to that day
-        at = min(now, datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1))
-        models = self.catalog.search_models(limit=None).items
-        debts = self.portfolio.debts(models, now=at, max_age=timedelta(days=180), stale_after=timedelta(days=2))
-        with self.db.write() as conn:
-            return debt_repo.upsert(conn, day, debts)
-
-    def debt_history(self, days: int = 90) -> list[DebtPoint]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        from datetime import UTC, datetime, timedelta
-
-        from modelsteward.store import debt_repo
-
-        if days < 1:
-            raise InvalidArgument("days must be 1 or more", details={"field": "days"})
-        since = datetime.now(UTC).date() - timedelta(days=days - 1)
-        with self.db.read() as conn:
-            return debt_repo.history(conn, since)
-
-    def catalog_overview(self, **filters: Any) -> tuple[list[ModelOverview], int]:
-        """One page of the catalog (``search_models``' filters, ``limit``, ``offset``, ``order_by``) with each
-        model's stage, production version, health, open alerts and debt; and the number of matching models."""
-        from datetime import UTC, datetime
-
-        page = self.search_models(**filters)
-        return self.portfolio.overview(page.items, now=datetime.now(UTC)), page.total
-
-    def verify_audit(self) -> AuditCheck:
-        self._authorize("audit.read")
-        from modelsteward.governance.audit import AuditService
-
-        return AuditService(self.db).verify()
-
-    def export_audit(self, out: IO[str], *, after: int = 0) -> int:
-        self._authorize("audit.read")
-        from modelsteward.governance.audit import AuditService
-
-        return AuditService(self.db).export(out, after=after)
-
-    def audit_lines(self, *, after: int = 0) -> Iterator[str]:
-        """The trail as JSON Lines, one event at a time (what the API streams)."""
-        self._authorize("audit.read")
-        from modelsteward.governance.audit import AuditService
-
-        return AuditService(self.db).lines(after=after)
-
-    # -- compliance -------------------------------------------------------------------------------------
-
-    def put_compliance_suite(self, suite: ComplianceSuite | dict[str, Any] | str | Path) -> StoredSuite:
-        self._authorize("compliance.define")
-        parsed = parse_suite(suite)
-        self._files_inside(parsed)
-        return self.compliance.put_suite(parsed, actor=self.actor)
-
-    def list_compliance_suites(self) -> list[StoredSuite]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.compliance.list_suites()
-
-    def run_compliance(
-        self, ref: str, suite: ComplianceSuite | dict[str, Any] | str | Path, *, data: Any = None
-    ) -> ComplianceRun:
-        self._authorize("compliance.run", model=_model_of(ref))
-        self._files_inside(self.compliance.resolve_suite(suite))
-        frame = None
-        if data is not None:
-            from modelsteward.catalog.registration import read_table
-            from modelsteward.stats.schema import to_frame
-
-            frame = read_table(data) if isinstance(data, (str, Path)) else to_frame(data)
-        return self.compliance.run(ref, suite, data=frame, actor=self.actor)
-
-    def _files_inside(self, suite: ComplianceSuite) -> None:
-        """On a server that checks its callers, a suite reads files under the data directory only: a file name
-        in a request must not make the server read whatever it can reach."""
-        if not self._enforce:
-            return
-        from modelsteward.compliance.service import files_outside
-
-        outside = files_outside(suite, self.settings.data_dir)
-        if outside:
-            raise Forbidden(
-                f"{outside[0]} is outside the server's data directory: give the data with the run, or link it "
-                "to the version at registration",
-                details={"field": "data", "path": outside[0]},
-            )
-
-    def compliance_runs(
-        self, ref: str | None = None, *, suite: str | None = None, limit: int = 50
-    ) -> list[ComplianceRun]:
-        if ref is None:
-            self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        else:
-            self._authorize("catalog.read", model=_model_of(ref))
-        return self.compliance.runs(ref, suite=suite, limit=limit)
-
-    def get_compliance_run(self, run_id: int) -> ComplianceRun:
-        if self._enforce:  # a grant somewhere first (so an unknown run is a 403 too), then on the run's model
-            self._authorize("catalog.read", reach=Reach.ANYWHERE)
-            self._authorize("catalog.read", model=self.compliance.get_run(run_id).model)
-        return self.compliance.get_run(run_id)
-
-    def feature_importance(self, ref: str) -> TestResult:
-        self._authorize("catalog.read", model=_model_of(ref))
-        return self.compliance.importance(ref)
-
-    def explain(self, deployment: str, data: Any) -> list[Explanation]:
-        from modelsteward.stats.schema import to_frame
-
-        self._authorize("inference.predict", models=self._deployment_models(deployment))
-        champion = next((a for a in self.deployments.get(deployment).arms if a.role == "champion"), None)
-        if champion is None:
-            raise InvalidArgument(
-                f"deployment {deployment!r} runs a pipeline: explain one of its models by its own deployment",
-                details={"deployment": deployment},
-            )
-        version = self.catalog.get_version(champion.version)
-        return self.compliance.explain(version, to_frame(data))
-
-    def audit_report(self, ref: str, *, as_of: datetime | None = None) -> Report:
-        """The report needs audit.report on the model; what it shows (events, the trail's check, monitors,
-        runs) is then read unchecked, since that permission is for exactly this view of the model."""
-        self._authorize("audit.report", model=_model_of(ref))
-        return super(LocalSteward, self.acting_as(self.actor)).audit_report(ref, as_of=as_of)
 
     def list_jobs(self, *, model: str | None = None, status: str | None = None, limit: int = 50) -> list[Job]:
         self._authorize("catalog.read", model=model, reach=Reach.ANYWHERE)
@@ -1071,14 +761,10 @@ class LocalSteward(Steward):
         self.db.dispose()
 
 
-def _model_of(ref: str) -> str:
-    return ModelRef.parse(ref).name
-
-
 def _spec_models(spec: DeploymentSpec) -> set[str]:
     """The models a route set names: its arms, shadows and pipeline model steps."""
-    names = {_model_of(ref) for ref in spec.refs}
+    names = {model_of(ref) for ref in spec.refs}
     for step in (spec.pipeline or {}).get("steps", []):
         if isinstance(step, dict) and isinstance(step.get("model"), str):
-            names.add(_model_of(step["model"]))
+            names.add(model_of(step["model"]))
     return names

@@ -87,3 +87,8 @@ class ModelRef:
         if self.alias is not None:
             return f"{self.name}@{self.alias}"
         return self.name
+
+
+def model_of(ref: str | ModelRef) -> str:
+    """The model a reference names: ``credit-risk`` for ``credit-risk@production``."""
+    return ModelRef.parse(ref).name
