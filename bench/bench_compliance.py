@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from workload import replace_section  # noqa: E402 - bench/ is on the path when a script runs
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -205,13 +206,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def write_section(text: str) -> None:
-    current = MARKDOWN.read_text() if MARKDOWN.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
-    if start == -1:
-        MARKDOWN.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    MARKDOWN.write_text(current[:start] + text + (current[end + 1 :] if end != -1 else ""))
+    replace_section(MARKDOWN, SECTION, text)
 
 
 def main() -> None:

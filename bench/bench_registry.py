@@ -77,8 +77,7 @@ def peer_requirements() -> list[str]:
         ours = {name: metadata.version(name) for name in ("scikit-learn", "skops")}
     except metadata.PackageNotFoundError as e:
         raise SystemExit(
-            f"{e.name} is not installed here; install the project with its extras: "
-            "pip install -e '.[all,test]'"
+            f"{e.name} is not installed here; install the project with its extras: pip install -e '.[all,test]'"
         ) from e
     return ["mlflow>=3,<4", f"scikit-learn=={ours['scikit-learn']}", f"skops=={ours['skops']}", "pandas"]
 
@@ -115,9 +114,7 @@ def ensure_peer(venv: Path = PEER_DIR, rebuild: bool = False) -> Path:
         f"pip install {' '.join(requirements)} into {venv}",
         timeout=1800,
     )
-    _run_step(
-        [str(python), "-c", "import mlflow.sklearn, sklearn, skops.io"], "importing mlflow in the peer", 300
-    )
+    _run_step([str(python), "-c", "import mlflow.sklearn, sklearn, skops.io"], "importing mlflow in the peer", 300)
     stamp.write_text(wanted)
     return python
 
@@ -162,9 +159,7 @@ def run_peer(python: Path, sizes: Sizes) -> dict[str, Any]:
         reader.join(timeout=5)
         results = [line for line in stdout.splitlines() if line.startswith(RESULT_MARKER)]
         if code != 0 or not results:
-            raise PeerUnavailable(
-                f"the MLflow peer failed (exit {code}); its last output:\n" + "\n".join(tail)
-            )
+            raise PeerUnavailable(f"the MLflow peer failed (exit {code}); its last output:\n" + "\n".join(tail))
         return json.loads(results[-1].removeprefix(RESULT_MARKER))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -190,9 +185,7 @@ def working_directory(folder: Path) -> Iterator[None]:
 Phase = Callable[[str], contextlib.AbstractContextManager[Any]]
 
 
-def run_ours(
-    sizes: Sizes, wl: Workload, phase: Phase = lambda name: contextlib.nullcontext()
-) -> dict[str, Any]:
+def run_ours(sizes: Sizes, wl: Workload, phase: Phase = lambda name: contextlib.nullcontext()) -> dict[str, Any]:
     """The same work as the peer, in this process, from a fresh temporary folder outside any git repo.
 
     ``phase(name)`` wraps each timed phase (the profiler uses it).
@@ -242,9 +235,7 @@ def run_ours(
             assert st.get_version(f"forest@{ALIAS}").version == 1
             say(f"  [ours] resolve forest@{ALIAS} x{sizes.resolve_calls}")
             with phase("resolve_alias"):
-                samples = time_calls(
-                    lambda i: st.get_version(f"forest@{ALIAS}"), sizes.resolve_calls, warmup=20
-                )
+                samples = time_calls(lambda i: st.get_version(f"forest@{ALIAS}"), sizes.resolve_calls, warmup=20)
             ops["resolve_alias"] = summarize(samples)
 
             say(f"  [ours] move forest@{ALIAS} x{sizes.alias_moves}")
@@ -299,18 +290,11 @@ def run_ours(
             counts = {"versions": len(st.list_versions()), "models": len(st.list_models())}
             if counts != {"versions": sizes.catalog_size, "models": sizes.catalog_models}:
                 raise SystemExit(f"Model Steward listed {counts}, expected {sizes.catalog_size} versions")
-            say(
-                f"  [ours] list {sizes.catalog_size} versions and {sizes.catalog_models} models "
-                f"x{sizes.list_reps}"
-            )
+            say(f"  [ours] list {sizes.catalog_size} versions and {sizes.catalog_models} models x{sizes.list_reps}")
             with phase("list_versions"):
-                ops["list_versions"] = summarize(
-                    time_calls(lambda i: st.list_versions(), sizes.list_reps, warmup=1)
-                )
+                ops["list_versions"] = summarize(time_calls(lambda i: st.list_versions(), sizes.list_reps, warmup=1))
             with phase("list_models"):
-                ops["list_models"] = summarize(
-                    time_calls(lambda i: st.list_models(), sizes.list_reps, warmup=1)
-                )
+                ops["list_models"] = summarize(time_calls(lambda i: st.list_models(), sizes.list_reps, warmup=1))
             facts["listed_versions"] = counts["versions"]
             facts["listed_models"] = counts["models"]
             st.close()
@@ -442,9 +426,7 @@ class Row:
 
 
 ROWS = [
-    Row(
-        "Register a version: random forest, 100 trees ({forest_mb} MB)", "register_forest", "register_forest"
-    ),
+    Row("Register a version: random forest, 100 trees ({forest_mb} MB)", "register_forest", "register_forest"),
     Row("Register a version: tiny logistic regression", "register_tiny", "register_tiny"),
     Row(
         "Register a random forest, MLflow inferring requirements",
@@ -667,9 +649,7 @@ def write_markdown(path: Path, section: str, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Model Steward's registry vs MLflow's, on SQLite.")
     parser.add_argument("--quick", action="store_true", help="small sizes (well under a minute); no Markdown")
-    parser.add_argument(
-        "--skip-peer", action="store_true", help="measure Model Steward only (no MLflow venv)"
-    )
+    parser.add_argument("--skip-peer", action="store_true", help="measure Model Steward only (no MLflow venv)")
     parser.add_argument(
         "--peer-dir", type=Path, default=PEER_DIR, help="the MLflow virtualenv (default bench/.peers/mlflow)"
     )
@@ -678,14 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json",
         type=Path,
-        help="raw results (default bench/results/registry.json, or "
-        "registry.scratch.json for --quick/--skip-peer runs)",
+        help="raw results (default bench/results/registry.json, or registry.scratch.json for --quick/--skip-peer runs)",
     )
     parser.add_argument(
         "--markdown",
         type=Path,
-        help="update this file's section (default BENCHMARKS.md on "
-        "full runs with the peer; not written otherwise)",
+        help="update this file's section (default BENCHMARKS.md on full runs with the peer; not written otherwise)",
     )
     parser.add_argument("--no-markdown", action="store_true", help="never write Markdown")
     args = parser.parse_args(argv)
@@ -753,9 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print_table(rows)
 
-    json_path = (
-        args.json or RESULTS_DIR / ("registry.json" if complete else "registry.scratch.json")
-    ).resolve()
+    json_path = (args.json or RESULTS_DIR / ("registry.json" if complete else "registry.scratch.json")).resolve()
     result["json"] = _show(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")

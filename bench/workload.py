@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 RESULT_MARKER = "BENCH-RESULT "
@@ -141,3 +142,15 @@ def time_calls(fn: Callable[[int], object], n: int, warmup: int = 0) -> list[flo
         fn(i)
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def replace_section(markdown: Path, section: str, text: str) -> None:
+    """Put ``text`` (which starts with the ``section`` heading) in place of that section of BENCHMARKS.md, or at
+    its end when the section is new."""
+    current = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
+    start = current.find(section)
+    if start == -1:
+        markdown.write_text(current.rstrip("\n") + "\n\n" + text)
+        return
+    end = current.find("\n## ", start + len(section))
+    markdown.write_text(current[:start] + text + ("\n" + current[end + 1 :] if end != -1 else ""))

@@ -105,9 +105,7 @@ def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     ops["register_forest"] = summarize(samples)
     tags = client.get_run(last["run_id"]).data.tags
     facts["git_recorded"] = "mlflow.source.git.commit" in tags
-    facts["forest_artifact_bytes"] = folder_bytes(
-        mlflow.get_logged_model(last["info"].model_id).artifact_location
-    )
+    facts["forest_artifact_bytes"] = folder_bytes(mlflow.get_logged_model(last["info"].model_id).artifact_location)
     facts["forest_versions"] = int(last["info"].registered_model_version)
 
     log(f"register tiny x{sizes.register_reps} (+{sizes.warmup} warm-up), explicit requirements")
@@ -128,9 +126,7 @@ def run(sizes: Sizes, workdir: Path) -> dict[str, Any]:
     client.set_registered_model_alias("forest", ALIAS, 1)
     assert client.get_model_version_by_alias("forest", ALIAS).version in (1, "1")
     log(f"resolve forest@{ALIAS} x{sizes.resolve_calls}")
-    samples = time_calls(
-        lambda i: client.get_model_version_by_alias("forest", ALIAS), sizes.resolve_calls, warmup=20
-    )
+    samples = time_calls(lambda i: client.get_model_version_by_alias("forest", ALIAS), sizes.resolve_calls, warmup=20)
     ops["resolve_alias"] = summarize(samples)
 
     log(f"move forest@{ALIAS} x{sizes.alias_moves}")

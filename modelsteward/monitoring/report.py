@@ -10,7 +10,7 @@ plot has a table with the same figures, so the report reads without JavaScript t
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -163,14 +163,12 @@ def categorical_distribution(reference: Any, current: pd.Series) -> tuple[list[s
     return kept + (["(other)"] if rest else []), np.asarray(ref_share), np.asarray(cur_share)
 
 
-def _distributions(plots: _Plots, drift: dict[str, Any], current: pd.DataFrame | None, reference: Any) -> str:
-    drifted = [r for r in drift.get("rows", []) if r.get("drifted")]
-    if not drifted:
-        return "<p>No column drifted in the latest run.</p>"
-    if current is None or reference is None:
-        return ""
-    parts = []
-    for row in drifted[:MAX_DISTRIBUTIONS]:
+def column_shares(
+    rows: list[dict[str, Any]], current: pd.DataFrame, reference: Any
+) -> Iterator[tuple[dict[str, Any], bool, list[Any], np.ndarray, np.ndarray]]:
+    """For each drift row (at most MAX_DISTRIBUTIONS) whose column both sides have: the row, whether the column
+    is categorical, the bins and the reference's and the current window's share of rows in each."""
+    for row in rows[:MAX_DISTRIBUTIONS]:
         name = row["column"]
         if name not in current.columns:
             continue
@@ -186,6 +184,18 @@ def _distributions(plots: _Plots, drift: dict[str, Any], current: pd.DataFrame |
             continue
         compute = categorical_distribution if categorical else numeric_distribution
         labels, ref_share, cur_share = compute(ref, current[name])
+        yield row, categorical, labels, ref_share, cur_share
+
+
+def _distributions(plots: _Plots, drift: dict[str, Any], current: pd.DataFrame | None, reference: Any) -> str:
+    drifted = [r for r in drift.get("rows", []) if r.get("drifted")]
+    if not drifted:
+        return "<p>No column drifted in the latest run.</p>"
+    if current is None or reference is None:
+        return ""
+    parts = []
+    for row, _categorical, labels, ref_share, cur_share in column_shares(drifted, current, reference):
+        name = row["column"]
         go = plots.go
         traces = [go.Bar(x=labels, y=ref_share, name="reference"), go.Bar(x=labels, y=cur_share, name="current")]
         title = f"{name}: {row['statistic']} {_fmt(row.get('value'))} (threshold {_fmt(row.get('threshold'))})"

@@ -11,7 +11,7 @@ from typing import Any
 from modelsteward.domain.monitoring import Monitor, MonitorResult
 from modelsteward.domain.records import Deployment
 from modelsteward.errors import StewardError
-from modelsteward.monitoring.report import MAX_DISTRIBUTIONS, categorical_distribution, numeric_distribution
+from modelsteward.monitoring.report import column_shares
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,8 @@ def drift_distributions(st: Any, monitor: Monitor, result: MonitorResult) -> lis
     """The reference and the current shares of each column ``result``'s drift check found drifted (the first
     :data:`~modelsteward.monitoring.report.MAX_DISTRIBUTIONS`); empty when the window or its reference is gone.
     ``st`` is an embedded steward (it reads the prediction log)."""
-    import pandas as pd
 
     from modelsteward.monitoring.report import _windows
-    from modelsteward.stats.sketch import DriftProfile
 
     drift = result.figures.get("drift")
     rows = [r for r in (drift or {}).get("rows", []) if isinstance(r, dict) and r.get("drifted")]
@@ -94,22 +92,8 @@ def drift_distributions(st: Any, monitor: Monitor, result: MonitorResult) -> lis
     if reference is None or current is None or current.empty:
         return []
     out = []
-    for row in rows[:MAX_DISTRIBUTIONS]:
+    for row, categorical, labels, ref_share, cur_share in column_shares(rows, current, reference):
         name = row["column"]
-        if name not in current.columns:
-            continue
-        if isinstance(reference, DriftProfile):
-            if name not in reference.names:
-                continue
-            ref: Any = reference.column(name)
-            categorical = ref.kind == "categorical"
-        elif name in reference.columns:
-            ref = reference[name]
-            categorical = not pd.api.types.is_numeric_dtype(ref) or pd.api.types.is_bool_dtype(ref)
-        else:
-            continue
-        compute = categorical_distribution if categorical else numeric_distribution
-        labels, ref_share, cur_share = compute(ref, current[name])
         out.append(
             Distribution(
                 column=name,
