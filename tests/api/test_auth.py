@@ -157,3 +157,16 @@ def test_the_inference_fast_path_demands_the_token_too(tmp_path: Path, numeric_m
         assert "nobody lacks inference.predict on model:risk" in _error(denied)["message"]
     assert steward.list_events(limit=1)[0].action == "access.denied"
     steward.close()
+
+
+def test_the_probes_need_no_token_and_metrics_any_valid_one(server: Any) -> None:
+    app, client, X = server
+    for probe in ("/api/v1/health", "/v2/health/live", "/v2/health/ready"):
+        assert client.get(probe).status_code == 200, probe  # a kubelet has no token to send
+    assert client.get("/metrics").status_code == 401
+    client.post("/api/v1/users", json={"name": "prometheus", "kind": "service"},
+                headers={"authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    token = client.post("/api/v1/tokens", json={"principal": "prometheus"},
+                        headers={"authorization": f"Bearer {ADMIN}"}).json()["token"]  # fmt: skip
+    scraped = client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+    assert scraped.status_code == 200 and "steward_" in scraped.text  # any valid token, no role needed
