@@ -418,6 +418,8 @@ class LifecycleDefinition(Spec):
     @classmethod
     def _bare_models(cls, value: Any) -> Any:
         if isinstance(value, list):  # `models: [credit-risk, fraud]`
+            if not all(isinstance(name, str) for name in value):
+                raise ValueError("a list of models holds model names, e.g. [credit-risk, fraud]")
             return {name: {} for name in value}
         if isinstance(value, dict):
             return {k: {} if v is None else v for k, v in value.items()}

@@ -30,7 +30,15 @@ def load_yaml(text: str, *, source: str) -> tuple[Any, Locate]:
         raise InvalidDefinition(
             f"{source}: a definition must be text, not {type(text).__name__}", details={"source": source}
         )
-    loader = yaml.SafeLoader(text)
+    try:
+        # the reader checks every character when it is built: a control character fails here
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        raise InvalidDefinition(
+            f"{source} line {line}: invalid YAML: character #x{e.character:04x} is not allowed",
+            details={"line": line, "source": source},
+        ) from e
     try:
         root = loader.get_single_node()
         if root is not None:

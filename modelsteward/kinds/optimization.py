@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import keyword
 import pathlib
+import reprlib
 from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
@@ -102,7 +103,8 @@ class _ProgramDef(Strict):
     def _numbers(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, item in value.items():
             if isinstance(item, bool) or not isinstance(item, (int, float)):
-                raise ValueError(f"parameter '{key}' must be a number, got {item!r}")
+                # reprlib bounds the text: a YAML alias bomb must not be expanded into the message
+                raise ValueError(f"parameter '{key}' must be a number, got {reprlib.repr(item)}")
         return value
 
 

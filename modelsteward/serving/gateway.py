@@ -31,6 +31,7 @@ from modelsteward.serving.prediction_log import PredictionBatch
 from modelsteward.serving.protocols.frames import column_arrays
 
 log = logging.getLogger("modelsteward.gateway")
+BROKEN_RETRY_SECONDS = 2.0  # how often a deployment that could not be built is tried again
 
 MAX_PENDING_SHADOWS = 256
 
@@ -192,6 +193,10 @@ class Gateway:
         self.ready = False
         self.shadows_dropped = 0
         self.last_refresh_error: str | None = None
+        # Why each active deployment could not be built (e.g. its artifact is unreadable): answered to its
+        # callers instead of "not deployed", and retried on every refresh until the build succeeds.
+        self._broken: dict[str, StewardError] = {}
+        self._retry_broken_at = 0.0  # monotonic time of the next retry (each re-reads artifacts and logs a warning)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -221,21 +226,30 @@ class Gateway:
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the routes if the catalog changed since the last build; True if it did."""
         generation = self.catalog.generation()
-        if not force and generation == self._generation:
+        unchanged = not force and generation == self._generation
+        if unchanged and (not self._broken or time.monotonic() < self._retry_broken_at):
             return False
         with self._lock:
             routes: dict[str, Route] = {}
+            broken: dict[str, StewardError] = {}
             for deployment in self.deployments.list(status="active"):
+                name = deployment.name
+                if unchanged and name in self._routes and name not in self._broken:
+                    routes[name] = self._routes[name]  # only retrying the broken ones
+                    continue
                 try:
-                    routes[deployment.name] = self._compile(deployment.name, deployment.revision, deployment.spec)
+                    routes[name] = self._compile(name, deployment.revision, deployment.spec)
                 except StewardError as e:
                     # e.g. an artifact the store cannot read now: keep serving the previous route.
-                    self.last_refresh_error = f"{deployment.name}: {e.message}"
-                    log.warning("cannot build the route of %s: %s", deployment.name, e.message)
-                    if deployment.name in self._routes:
-                        routes[deployment.name] = self._routes[deployment.name]
+                    self.last_refresh_error = f"{name}: {e.message}"
+                    log.warning("cannot build the route of %s: %s", name, e.message)
+                    broken[name] = e
+                    if name in self._routes:
+                        routes[name] = self._routes[name]
             old = self._routes
             self._routes = routes
+            self._broken = broken
+            self._retry_broken_at = time.monotonic() + BROKEN_RETRY_SECONDS
             self._generation = generation
         for name, route in old.items():
             if route.pipeline is not None and routes.get(name) is not route:
@@ -290,6 +304,10 @@ class Gateway:
                 self.refresh()
                 route = self._routes.get(name)
         if route is None:
+            broken = self._broken.get(name)
+            if broken is not None:
+                # A fresh error per request: one shared instance would gather every caller's traceback.
+                raise type(broken)(broken.message, details={**broken.details, "deployment": name})
             raise NotFound(f"no active deployment named {name!r}", details={"deployment": name})
         return route
 
