@@ -360,6 +360,10 @@ class Steward(abc.ABC):
     def predict(self, ref: str, data: Any) -> pd.DataFrame:
         """Predict with a version (embedded: in process; remote: on the server)."""
 
+    @abc.abstractmethod
+    def artifact_bytes(self, ref: str) -> tuple[ModelVersion, bytes]:
+        """A version and its artifact's bytes, checked against the registered sha256."""
+
     def score_file(
         self,
         ref: str,
@@ -381,6 +385,40 @@ class Steward(abc.ABC):
             output_path,
             chunk_size=chunk_size,
             include_input=include_input,
+            progress=progress,
+        )
+
+    def score_with_dask(
+        self,
+        ref: str,
+        input_path: str | Path,
+        output_path: str | Path,
+        *,
+        scheduler: str | None = None,
+        include_input: bool = True,
+        blocksize: int | str | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Batch-score a CSV or Parquet input (a file or a directory of parts) on Dask into a directory of
+        Parquet parts, with the same rows and columns as :meth:`score_file`; returns the row count.
+
+        Each worker loads the version once from the artifact (sha256 checked on the worker); no process
+        holds the whole data. ``scheduler``: a ``dask.distributed`` address, default a LocalCluster for
+        the call.
+
+        >>> st.score_with_dask("credit-risk@production", "big/", "out/", scheduler="tcp://host:8786")  # doctest: +SKIP
+        """
+        from modelsteward.serving.batch_dask import score_with_dask
+
+        version, data = self.artifact_bytes(ref)
+        return score_with_dask(
+            version.model_dump(mode="json"),
+            data,
+            input_path,
+            output_path,
+            scheduler=scheduler,
+            include_input=include_input,
+            blocksize=blocksize,
             progress=progress,
         )
 

@@ -282,11 +282,25 @@ def predict(
     include_input: Annotated[
         bool, typer.Option("--include-input/--no-include-input", help="copy the input columns to the output")
     ] = True,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local: chunks in this process; dask: partitions on a Dask cluster")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="STEWARD_DASK_SCHEDULER",
+            help="with --engine dask: tcp://HOST:PORT of a Dask scheduler (default: a LocalCluster for the run); "
+            "the output is then a directory of Parquet parts",
+        ),
+    ] = None,
     data_dir: DataDir = None,
     url: Url = None,
     token: Token = None,
 ) -> None:
-    """Score a file in chunks with a progress bar (batch scoring)."""
+    """Score a file in chunks with a progress bar (batch scoring), here or on Dask."""
+    if engine not in ("local", "dask"):
+        raise InvalidArgument(f"unknown engine {engine!r}: use local or dask", details={"field": "engine"})
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with open_steward(data_dir, url, token) as st:
@@ -305,12 +319,22 @@ def predict(
             def advance(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)
 
-            rows = st.score_file(
-                version.ref,
-                input_path,
-                output_path,
-                chunk_size=chunk_size,
-                include_input=include_input,
-                progress=advance,
-            )
+            if engine == "dask":
+                rows = st.score_with_dask(
+                    version.ref,
+                    input_path,
+                    output_path,
+                    scheduler=scheduler,
+                    include_input=include_input,
+                    progress=advance,
+                )
+            else:
+                rows = st.score_file(
+                    version.ref,
+                    input_path,
+                    output_path,
+                    chunk_size=chunk_size,
+                    include_input=include_input,
+                    progress=advance,
+                )
     console.print(f"scored {rows} row(s) with {version.ref} -> {output_path}")
