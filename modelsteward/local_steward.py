@@ -381,6 +381,11 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         self._authorize("deployment.manage", models=self._deployment_models(name) | {model_of(r) for r in challengers})
         return self.deployments.set_traffic(name, challengers, actor=self.actor)
 
+    def set_share(self, name: str, ref: str, weight: float) -> Deployment:
+        # The change's permission first: whoever may not make it is refused for that, not for reading the spec.
+        self._authorize("deployment.manage", models=self._deployment_models(name) | {model_of(ref)})
+        return self.set_traffic(name, {**self.deployments.get(name).spec.challengers, ref: weight})
+
     def undeploy(self, name: str) -> Deployment:
         self._authorize("deployment.manage", models=self._deployment_models(name))
         return self.deployments.undeploy(name, actor=self.actor)

@@ -451,6 +451,10 @@ class Steward(abc.ABC):
     def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
         """Change the challengers' shares, e.g. a canary step from 0.05 to 0.25 (1.0: all traffic)."""
 
+    def set_share(self, name: str, ref: str, weight: float) -> Deployment:
+        """One challenger's share changed and the others kept: a canary step (``set_traffic`` sets them all)."""
+        return self.set_traffic(name, {**self.get_deployment(name).spec.challengers, ref: weight})
+
     @abc.abstractmethod
     def undeploy(self, name: str) -> Deployment:
         """Stop serving ``name`` (its history stays; ``rollback`` brings it back)."""

@@ -194,3 +194,14 @@ def test_deploy_serve_and_roll_back(steward, numeric_model) -> None:
     assert [d.name for d in steward.list_deployments(status="active")] == ["risk"]
     assert steward.get_deployment("risk").revision == 3
     assert steward.undeploy("risk").status == "retired"
+
+
+def test_a_canary_step_changes_one_share_and_keeps_the_others(steward, numeric_model) -> None:
+    model, X = numeric_model
+    for _ in range(3):
+        steward.register_model("risk", model, input_example=X.head())
+    steward.deploy("risk", "risk/1", challengers={"risk/2": 0.1, "risk/3": 0.05})
+    stepped = steward.set_share("risk", "risk/3", 0.25)
+    assert stepped.spec.challengers == {"risk/2": 0.1, "risk/3": 0.25}
+    with pytest.raises(InvalidArgument):
+        steward.set_share("risk", "risk/3", 0.95)  # with risk/2's 0.1 the shares would pass 1

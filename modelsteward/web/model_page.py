@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from modelsteward.domain.lifecycle_svg import arrows, describe, lifecycle_svg, summary
 from modelsteward.domain.records import Comment, Deployment, Event, RegisteredModel
 from modelsteward.domain.refs import ModelRef
-from modelsteward.errors import Forbidden, InvalidArgument, NotFound
+from modelsteward.errors import InvalidArgument, NotFound
 from modelsteward.governance.permissions import needs
 from modelsteward.web.pages import back, page, render
 from modelsteward.web.session import check_csrf, viewer
@@ -121,11 +121,7 @@ async def traffic(
 ) -> Response:
     check_csrf(request, csrf)
     st = viewer(request)
-    try:  # the other challengers keep their shares: the form changes one
-        current = st.get_deployment(deployment).spec.challengers
-    except Forbidden:  # whoever may not even read it is refused below, for the permission this action needs
-        current = {}
-    done = st.set_traffic(deployment, {**current, ref: weight})
+    done = st.set_share(deployment, ref, weight)  # the other challengers keep their shares
     return back(f"/ui/models/{name}", note=f"{ref} now takes {weight:.0%} of {done.name}'s traffic")
 
 
