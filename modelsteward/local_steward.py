@@ -227,7 +227,7 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         if not self._enforce:  # embedded: no lookup for a check that will not be made
             return set()
         try:
-            return _spec_models(self.deployments.get(name).spec)
+            return self.deployments.get(name).spec.models
         except StewardError:
             return set()
 
@@ -374,7 +374,7 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         return self.deploy_spec(name, spec)
 
     def deploy_spec(self, name: str, spec: DeploymentSpec) -> Deployment:
-        self._authorize("deployment.manage", models=self._deployment_models(name) | _spec_models(spec))
+        self._authorize("deployment.manage", models=self._deployment_models(name) | spec.models)
         return self.deployments.deploy(name, spec, actor=self.actor)
 
     def set_traffic(self, name: str, challengers: dict[str, float]) -> Deployment:
@@ -764,12 +764,3 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         self.lifecycles.jobs.wait()  # a retraining job this process started finishes and is recorded
         self.stop_serving()
         self.db.dispose()
-
-
-def _spec_models(spec: DeploymentSpec) -> set[str]:
-    """The models a route set names: its arms, shadows and pipeline model steps."""
-    names = {model_of(ref) for ref in spec.refs}
-    for step in (spec.pipeline or {}).get("steps", []):
-        if isinstance(step, dict) and isinstance(step.get("model"), str):
-            names.add(model_of(step["model"]))
-    return names

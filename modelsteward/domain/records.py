@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelsteward.domain.refs import named_model
+
 ColumnType = Literal["integer", "number", "string", "boolean", "datetime"]
 RiskTier = Literal["low", "medium", "high", "critical"]
 DatasetRole = Literal["training", "validation", "test", "reference", "other"]
@@ -320,6 +322,18 @@ class DeploymentSpec(Record):
     @property
     def refs(self) -> list[str]:
         return [r for r in [self.champion, *self.challengers, *self.shadows] if r is not None]
+
+    @property
+    def model_steps(self) -> dict[str, str]:
+        """``{step: model reference}`` of a pipeline's model steps (empty for a route set)."""
+        steps = (self.pipeline or {}).get("steps") or []
+        return {str(s.get("name", "")): s["model"] for s in steps
+                if isinstance(s, dict) and isinstance(s.get("model"), str)}  # fmt: skip
+
+    @property
+    def models(self) -> set[str]:
+        """The models the route set names: its arms, its shadows and its pipeline's model steps."""
+        return {named_model(ref) for ref in [*self.refs, *self.model_steps.values()]}
 
 
 class RouteArm(Record):

@@ -89,6 +89,12 @@ class ModelRef:
         return self.name
 
 
+def named_model(ref: str) -> str:
+    """The model part of a reference without checking it (``a@b`` -> ``a``, ``a/3`` -> ``a``): for references
+    that were checked when they were stored, such as a deployment's."""
+    return ref.partition("@")[0].partition("/")[0]
+
+
 def model_of(ref: str | ModelRef) -> str:
     """The model a reference names: ``credit-risk`` for ``credit-risk@production``."""
     return ModelRef.parse(ref).name

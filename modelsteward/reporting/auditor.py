@@ -11,7 +11,7 @@ from typing import Any
 
 from modelsteward.domain.compliance import ComplianceRun, TestResult
 from modelsteward.domain.records import Event, ModelVersion
-from modelsteward.domain.refs import ModelRef
+from modelsteward.domain.refs import ModelRef, named_model
 from modelsteward.domain.report import (
     Block,
     Chart,
@@ -505,7 +505,7 @@ def _deployments(st: Any, v: ModelVersion, events: list[Event], when: datetime) 
     rows, statuses = [], []
     for deployment in st.list_deployments():
         for rev in st.deployment_history(deployment.name):
-            refs = [r for r in rev.spec.refs if ModelRef.parse(r).name == v.name] if rev.spec.champion else []
+            refs = [r for r in [*rev.spec.refs, *rev.spec.model_steps.values()] if named_model(r) == v.name]
             if rev.created_at > when or not refs:
                 continue
             rows.append(
@@ -533,7 +533,7 @@ def _deployments(st: Any, v: ModelVersion, events: list[Event], when: datetime) 
 def _monitoring(st: Any, v: ModelVersion, events: list[Event], when: datetime) -> Section:
     from modelsteward.monitoring.export import figure_rows
 
-    deployments = {d.name for d in st.list_deployments() if any(ModelRef.parse(r).name == v.name for r in d.spec.refs)}
+    deployments = {d.name for d in st.list_deployments() if v.name in d.spec.models}
     mine = [
         m
         for m in st.list_monitors()

@@ -10,6 +10,7 @@ from typing import Any
 
 from modelsteward.domain.monitoring import Monitor, MonitorResult
 from modelsteward.domain.records import Deployment
+from modelsteward.domain.refs import named_model
 from modelsteward.errors import StewardError
 from modelsteward.monitoring.report import column_shares
 
@@ -37,21 +38,14 @@ class Distribution:
     current: list[float]
 
 
-def model_name(ref: str) -> str:
-    return ref.partition("@")[0].partition("/")[0]
-
-
 def step_models(deployment: Deployment) -> dict[str, str]:
     """``{step: model name}`` of a pipeline deployment (empty for a route set)."""
-    steps = (deployment.spec.pipeline or {}).get("steps") or []
-    return {s["name"]: model_name(s["model"]) for s in steps if isinstance(s, dict) and s.get("model")}
+    return {step: named_model(ref) for step, ref in deployment.spec.model_steps.items()}
 
 
 def served_models(deployment: Deployment) -> set[str]:
     """The models a deployment answers with: its arms, its shadows and its pipeline's steps."""
-    refs = [arm.version or arm.ref for arm in deployment.arms] + list(deployment.spec.shadows)
-    refs += [deployment.spec.champion or "", *deployment.spec.challengers]
-    return {model_name(r) for r in refs if r} | set(step_models(deployment).values())
+    return deployment.spec.models
 
 
 def watching(
@@ -65,7 +59,7 @@ def watching(
         target = monitor.spec.target
         if target.deployment == deployment.name:
             direct.append(Watch(monitor, "direct"))
-        elif target.model is not None and model_name(target.model) in served:
+        elif target.model is not None and named_model(target.model) in served:
             related.append(Watch(monitor, f"model {target.model}"))
         elif target.deployment is not None and target.step is not None:
             other = lookup(target.deployment)

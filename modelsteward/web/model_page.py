@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from modelsteward.domain.lifecycle_svg import arrows, describe, lifecycle_svg, summary
 from modelsteward.domain.records import Comment, Deployment, Event, RegisteredModel
-from modelsteward.domain.refs import ModelRef
+from modelsteward.domain.refs import ModelRef, named_model
 from modelsteward.errors import InvalidArgument, NotFound
 from modelsteward.governance.permissions import needs
 from modelsteward.web.pages import back, page, render
@@ -32,7 +32,7 @@ async def model_page(request: Request, name: str) -> Response:
     versions = st.list_versions(name)
     status = st.lifecycle_status(name)
     lifecycle = st.get_lifecycle(status.lifecycle).definition if status.lifecycle else None
-    deployments = [d for d in st.list_deployments() if _routes_to(d, name)]
+    deployments = [d for d in st.list_deployments() if name in d.spec.models]
     production = model.aliases.get("production")
     importance = None
     if production is not None:
@@ -164,31 +164,12 @@ def _words(value: str) -> str:
     return value.replace("_", " ")
 
 
-def _pipeline_refs(d: Deployment) -> list[tuple[str, str]]:
-    """(step, reference) for each model step of a pipeline deployment."""
-    steps = (d.spec.pipeline or {}).get("steps") or []
-    return [
-        (str(s.get("name", "")), s["model"]) for s in steps if isinstance(s, dict) and isinstance(s.get("model"), str)
-    ]
-
-
-def _model_name(ref: str) -> str | None:
-    try:
-        return ModelRef.parse(ref).name
-    except InvalidArgument:  # a step's reference the pipeline fills in itself
-        return None
-
-
-def _routes_to(d: Deployment, name: str) -> bool:
-    return any(_model_name(ref) == name for ref in [*d.spec.refs, *(ref for _, ref in _pipeline_refs(d))])
-
-
 def _deployment_view(d: Deployment, model: RegisteredModel, versions: list[int]) -> dict[str, Any]:
     """A deployment with its arms (a pipeline's: its steps that call the model), and the references a canary form
     offers: its challengers of this model with their shares, then the model's versions that no arm serves."""
     arms = [{"role": a.role, "ref": a.ref, "version": a.version, "weight": a.weight} for a in d.arms]
-    for step, ref in _pipeline_refs(d):
-        if _model_name(ref) != model.name:
+    for step, ref in d.spec.model_steps.items():
+        if named_model(ref) != model.name:
             continue
         parsed = ModelRef.parse(ref)
         resolved = parsed.version or (model.aliases.get(parsed.alias) if parsed.alias else model.latest_version)
@@ -196,7 +177,7 @@ def _deployment_view(d: Deployment, model: RegisteredModel, versions: list[int])
         arms.append({"role": f"pipeline step {step}", "ref": ref, "version": version, "weight": None})
     candidates: list[tuple[str, float | None]] = []
     if d.spec.pipeline is None:
-        candidates = [(ref, w) for ref, w in d.spec.challengers.items() if _model_name(ref) == model.name]
+        candidates = [(ref, w) for ref, w in d.spec.challengers.items() if named_model(ref) == model.name]
         serving = {a.version for a in d.arms} | set(d.spec.challengers)
         candidates += [(f"{model.name}/{v}", None) for v in versions if f"{model.name}/{v}" not in serving]
     return {"deployment": d, "arms": arms, "candidates": candidates}
