@@ -423,16 +423,9 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
                 from modelsteward.serving.prediction_log import PredictionLog, default_worker_name
 
                 worker = default_worker_name()
-                sink = PredictionLog(
-                    self.settings.resolved_inference_url(),
-                    worker=worker,
-                    flush_interval=self.settings.log_flush_interval,
-                )
-                self._feedback = FeedbackLog(
-                    self.settings.resolved_feedback_url(),
-                    worker=worker,
-                    flush_interval=self.settings.log_flush_interval,
-                )
+                options = self._log_options()
+                sink = PredictionLog(self.settings.resolved_inference_url(), worker=worker, **options)
+                self._feedback = FeedbackLog(self.settings.resolved_feedback_url(), worker=worker, **options)
                 gateway = Gateway(
                     self.catalog,
                     self.deployments,
@@ -444,6 +437,47 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
                 gateway.start()
                 self._gateway = gateway
         return self._gateway
+
+    def _log_options(self) -> dict[str, Any]:
+        """The logs' limits from the settings, and their alarm: a log whose writes keep failing raises a
+        ``system`` alert naming the worker, the log and the error, from its writer thread (never on a request),
+        and clears it once the rows it kept are written."""
+        from modelsteward.alerts import SystemAlarm
+
+        settings = self.settings
+        alarm = SystemAlarm(self.alerts)
+
+        def on_health(health: Any) -> None:
+            details = {
+                "worker": health.worker,
+                "log": health.root,
+                "error": health.error,
+                "errno": health.errno,
+                "failed_attempts": health.failed_attempts,
+                "since": health.since.isoformat() if health.since is not None else None,
+                "queue_depth": health.queue_depth,
+                "max_queue_rows": health.max_queue_rows,
+                "rows_rejected": health.rows_rejected,
+            }
+            alarm.report(
+                f"{health.what}-log", health.worker, problem=health.failing, title=health.describe(), details=details
+            )
+
+        return {
+            "flush_interval": settings.log_flush_interval,
+            "max_queue_rows": settings.log_max_queue_rows,
+            "max_buffer_rows": min(50_000, settings.log_max_queue_rows),
+            "retry_max": settings.log_retry_max,
+            "alert_after_failures": settings.log_alert_after_failures,
+            "on_health": on_health,
+            "on_error": lambda _error: alarm.retry(),
+        }
+
+    def serving_ready(self) -> bool:
+        """Whether this process should get predictions: the routes are loaded and the prediction log takes
+        rows (a log refusing them answers every request 503; a load balancer should send them elsewhere)."""
+        gateway = self.gateway
+        return gateway.ready and not getattr(gateway.sink, "refusing", False)
 
     def flush_logs(self, timeout: float = 30.0) -> None:
         """Write every prediction and feedback row this process has acknowledged (monitors call it first)."""
@@ -755,6 +789,8 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
             "log_queue_rows": float(getattr(sink, "queue_depth", 0)),
             "log_rows_written": float(getattr(sink, "rows_written", 0)),
             "log_write_errors": float(getattr(sink, "write_errors", 0)),
+            "log_rows_rejected": float(getattr(sink, "rows_rejected", 0)),
+            "log_failing": float(bool(getattr(sink, "failing", False))),
             "shadows_dropped": float(self._gateway.shadows_dropped),
         }
 

@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     )
     feedback_url: str | None = Field(default=None, description="where ground truth goes; default: data_dir/feedback")
     log_flush_interval: float = Field(default=1.0, gt=0, le=60, description="seconds between prediction-log flushes")
+    log_max_queue_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="rows a worker's prediction (or feedback) log may hold in memory, waiting to be written; beyond "
+        "it, predictions are refused with 503 (back-pressure) rather than served unlogged",
+    )
+    log_retry_max: float = Field(
+        default=30.0, gt=0, le=600, description="longest wait in seconds between retries of a failed log write"
+    )
+    log_alert_after_failures: int = Field(
+        default=3,
+        ge=1,
+        description="failed log writes in a row after which the worker raises a critical alert (system rule "
+        "system-prediction-log) and logs an error; it resolves when the kept rows are written",
+    )
     route_refresh_interval: float = Field(default=0.5, gt=0, le=60, description="seconds between route checks")
     user: str = Field(default_factory=_default_user, description="actor recorded for embedded changes")
     db_busy_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a locked database")

@@ -14,6 +14,7 @@ from modelsteward.alerts.channels import (
 )
 from modelsteward.alerts.dispatcher import Dispatcher
 from modelsteward.alerts.service import AlertService
+from modelsteward.alerts.system import SystemAlarm
 
 __all__ = [
     "AlertService",
@@ -23,6 +24,7 @@ __all__ = [
     "Notice",
     "Sender",
     "SlackSender",
+    "SystemAlarm",
     "TicketSender",
     "WebhookSender",
     "sign",

@@ -31,11 +31,13 @@ class Verdict:
 
 def fingerprint(rule: AlertRule, subject: str = "") -> str:
     """The identity of "the same problem": the rule, what it watches, the scope, and for life-cycle
-    rules the subject (a run, a job), since each is its own problem (64 hex characters)."""
+    and system rules the subject (a run, a job, a worker), since each is its own problem (64 hex characters)."""
     if rule.monitor is not None:
         source = f"monitor:{rule.monitor}"
     elif rule.kpi is not None:
         source = f"kpi:{rule.kpi}"
+    elif rule.system is not None:
+        source = f"system:{rule.system}\x1f{subject}"
     else:
         source = f"lifecycle:{rule.lifecycle}\x1f{subject}"
     return hashlib.sha256(f"{rule.name}\x1f{source}\x1f{rule.scope or ''}".encode()).hexdigest()
@@ -58,6 +60,20 @@ def judge_lifecycle(rule: AlertRule, signal: LifecycleSignal) -> Verdict:
     if signal.resolved:
         return Verdict("pass", details=details)
     return Verdict("breach", title=f"{rule.name}: {signal.title}", details=details)
+
+
+def watches_system(rule: AlertRule, source: str) -> bool:
+    return rule.system is not None and rule.system == source
+
+
+def judge_system(rule: AlertRule, *, problem: bool, title: str, details: dict[str, Any]) -> Verdict:
+    """A condition Steward raised (``problem``) or cleared about itself: a breach or a pass, never a streak."""
+    details = dict(details)
+    if rule.description:
+        details["description"] = rule.description
+    if not problem:
+        return Verdict("pass", details=details)
+    return Verdict("breach", title=f"{rule.name}: {title}", details=details)
 
 
 def lookup(figures: dict[str, Any], path: str) -> Any:

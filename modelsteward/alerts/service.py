@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from modelsteward.alerts.evaluation import (
     Verdict,
@@ -21,9 +22,11 @@ from modelsteward.alerts.evaluation import (
     judge_kpi,
     judge_lifecycle,
     judge_result,
+    judge_system,
     watches_kpi,
     watches_lifecycle,
     watches_result,
+    watches_system,
 )
 from modelsteward.domain.monitoring import (
     Alert,
@@ -43,6 +46,13 @@ from modelsteward.store.database import Database
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STATUSES = ("firing", "acknowledged", "resolved")
 _DELIVERY_STATUSES = ("pending", "sent", "failed")
+SYSTEM_RULE_PREFIX = "system-"
+_SYSTEM_RULE_DESCRIPTIONS = {
+    "prediction-log": "a server worker cannot write its prediction log (disk full, permissions, object store "
+    "down): its predictions wait in memory and are refused with 503 once its queue is full",
+    "feedback-log": "a server worker cannot write its feedback log: ground truth waits in memory and is refused "
+    "with 503 once its queue is full",
+}
 
 
 def _channel_not_found(name: str) -> NotFound:
@@ -239,6 +249,49 @@ class AlertService:
             subject=signal.subject,
         )
 
+    def evaluate_system(
+        self, source: str, *, subject: str, problem: bool, title: str, details: dict[str, Any], actor: str = "steward"
+    ) -> list[Alert]:
+        """Steward's own condition ``source`` (``prediction-log``...) raised or cleared for ``subject`` (a worker).
+
+        Goes through the enabled rules watching ``system: <source>``, one open alert per subject: raising it
+        again while open only counts an occurrence, clearing it resolves it. So that such a problem is never
+        silent, a raise finds a default rule ``system-<source>`` (critical, no channel) created the first time no
+        rule watches the source; replace it (same name) to add channels, or disable it.
+        """
+        if problem:
+            self._ensure_system_rule(source, actor)
+        return self._evaluate(
+            lambda rule: watches_system(rule, source),
+            lambda rule: judge_system(rule, problem=problem, title=title, details=details),
+            actor,
+            subject=subject,
+        )
+
+    def _ensure_system_rule(self, source: str, actor: str) -> None:
+        with self.db.read() as conn:
+            if any(row.spec.get("system") == source for row in alert_repo.rule_rows(conn)):
+                return  # a rule watches it (even a disabled one: switched off on purpose)
+        rule = AlertRule(
+            name=f"{SYSTEM_RULE_PREFIX}{source}",
+            system=source,  # type: ignore[arg-type]
+            severity="critical",
+            description=_SYSTEM_RULE_DESCRIPTIONS.get(source, ""),
+        )
+        try:
+            with self.db.write() as conn:
+                if alert_repo.rule_row(conn, rule.name, lock=True) is not None:
+                    return  # another worker made it meanwhile, or a rule of that name watches something else
+                alert_repo.insert_rule(conn, rule, at=self.clock())
+                event_repo.append_event(
+                    conn,
+                    actor=actor,
+                    action="alert_rule.created",
+                    details={"rule": rule.name, "before": None, "after": rule.model_dump(mode="json")},
+                )
+        except IntegrityError:
+            pass  # created by another process between the check and the insert
+
     def _notice(self, signal: LifecycleSignal, actor: str) -> list[Alert]:
         rule = AlertRule(
             name=f"lifecycle-{signal.lifecycle}-notices"[:128],
@@ -329,7 +382,7 @@ class AlertService:
         at = self.clock()
         key = fingerprint(rule, subject)
         current = alert_repo.open_alert(conn, rule_id, key)
-        if rule.lifecycle is not None:
+        if rule.lifecycle is not None or rule.system is not None:
             streak = rule.consecutive - 1  # each subject is its own problem: no streak across subjects
         if verdict.outcome == "pass":
             if streak:

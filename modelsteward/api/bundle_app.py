@@ -69,8 +69,15 @@ def create_bundle_app(
         if log_dir is not None:
             from modelsteward.serving.prediction_log import PredictionLog, default_worker_name
 
+            # No metadata store here, so no alert: a log that keeps failing says so in the server log (error).
             server.sink = PredictionLog(
-                str(log_dir), worker=default_worker_name(), flush_interval=settings.log_flush_interval
+                str(log_dir),
+                worker=default_worker_name(),
+                flush_interval=settings.log_flush_interval,
+                max_queue_rows=settings.log_max_queue_rows,
+                max_buffer_rows=min(50_000, settings.log_max_queue_rows),
+                retry_max=settings.log_retry_max,
+                alert_after_failures=settings.log_alert_after_failures,
             )
         try:
             yield
@@ -151,9 +158,13 @@ def create_bundle_app(
     def v2_live() -> Any:
         return {"live": True}
 
-    @app.get("/v2/health/ready", tags=["inference"], summary="The model is loaded")
+    @app.get("/v2/health/ready", tags=["inference"], summary="The model is loaded and the log takes predictions")
     def v2_ready() -> Any:
-        return {"ready": True}  # the model was loaded and checked before the app existed
+        # The model was loaded and checked before the app existed; a prediction log refusing rows (disk full)
+        # would answer every prediction 503, so the worker is not ready meanwhile.
+        if getattr(server.sink, "refusing", False):
+            return Response(content=b'{"ready":false}', media_type=JSON, status_code=503)
+        return {"ready": True}
 
     @app.get("/v2/models/{model}", tags=["inference"], summary="The model's metadata: inputs and outputs")
     def v2_model(model: str) -> Any:

@@ -38,6 +38,19 @@ def _caller(request: Request, *, required: bool) -> str | None:
     return authenticate(request.app.state.steward, request.app.state.settings, token)
 
 
+def check_caller(request: Request) -> None:
+    """Raise Unauthenticated when the server demands a token and the route is not public, unless the request
+    carries a valid one: for the errors FastAPI meets before any dependency ran (an unreadable body). The
+    dashboard's pages (/ui) sign in with a session cookie and answer for themselves."""
+    if not request.url.path.startswith(("/api/", "/v2/")):
+        return
+    settings = request.app.state.settings
+    route = request.scope.get("route")
+    public = (getattr(route, "openapi_extra", None) or {}).get(PERMISSION_KEY) == "public"
+    if settings.auth_required and not public:
+        _caller(request, required=True)
+
+
 def _about(request: Request) -> dict[str, str]:
     return {"method": request.method, "path": request.url.path}
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Reader, Writer, needs
+from modelsteward.api.json_route import StrictJSONRoute
+from modelsteward.api.params import STORE_INT_MAX, Offset, VersionNumber, VersionQuery
 from modelsteward.api.payloads import frame_from_json, frame_to_records
 from modelsteward.catalog.registration import from_manifest
 from modelsteward.domain.records import (
@@ -26,10 +28,10 @@ from modelsteward.domain.records import (
     RegisteredModel,
     VersionSummary,
 )
-from modelsteward.domain.refs import ModelRef, check_name
+from modelsteward.domain.refs import MAX_VERSION, ModelRef, check_name
 from modelsteward.errors import InvalidArgument, PayloadTooLarge
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=StrictJSONRoute)
 
 VERSION_HEADER = "x-steward-model-version"
 
@@ -42,9 +44,9 @@ class VersionList(BaseModel):
 class AliasChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="the version the alias should point at")
+    version: int = Field(ge=1, le=MAX_VERSION, description="the version the alias should point at")
     expected_version: int | None = Field(
-        default=None, ge=1, description="only move the alias if it still points here (compare-and-set)"
+        default=None, ge=1, le=MAX_VERSION, description="only move the alias if it still points here (compare-and-set)"
     )
 
 
@@ -52,7 +54,9 @@ class CommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=10_000)
-    version: int | None = Field(default=None, ge=1, description="a version of the model, or none for the model")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="a version of the model, or none for the model"
+    )
 
 
 class PredictionResponse(BaseModel):
@@ -94,7 +98,7 @@ def list_models(
     tag: Annotated[list[str] | None, Query(description="key=value, repeatable")] = None,
     q: Annotated[str | None, Query(description="search names, descriptions, owners, business units")] = None,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     order_by: Annotated[str, Query(pattern="^(name|updated_at|created_at)$")] = "name",
 ) -> ModelPage:
     return st.search_models(
@@ -137,7 +141,7 @@ def list_model_versions(
     st: Reader,
     name: str,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> VersionList:
     items = st.list_versions(name, limit=limit, offset=offset)
     return VersionList(items=items, total=st.count_versions(name))
@@ -169,7 +173,7 @@ def register_version(
 @router.get(
     "/models/{name}/versions/{version}", response_model=ModelVersion, summary="One version", **needs("catalog.read")
 )
-def get_version(st: Reader, name: str, version: Annotated[int, Path(ge=1)]) -> ModelVersion:
+def get_version(st: Reader, name: str, version: VersionNumber) -> ModelVersion:
     return st.get_version(f"{check_name(name)}/{version}")
 
 
@@ -179,7 +183,7 @@ def get_version(st: Reader, name: str, version: Annotated[int, Path(ge=1)]) -> M
     response_class=Response,
     **needs("model.download"),
 )
-def download_artifact(st: Reader, name: str, version: int) -> Response:
+def download_artifact(st: Reader, name: str, version: VersionNumber) -> Response:
     record, data = st.artifact_bytes(f"{check_name(name)}/{version}")
     return Response(
         content=data,
@@ -194,7 +198,7 @@ def download_artifact(st: Reader, name: str, version: int) -> Response:
     summary="Where a version came from",
     **needs("catalog.read"),
 )
-def get_lineage(st: Reader, name: str, version: int) -> Lineage:
+def get_lineage(st: Reader, name: str, version: VersionNumber) -> Lineage:
     return st.get_lineage(f"{check_name(name)}/{version}")
 
 
@@ -232,7 +236,7 @@ def resolve(st: Reader, ref: Annotated[str, Query(description="name, name/VERSIO
 def list_all_versions(
     st: Reader,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> VersionList:
     return VersionList(items=st.list_versions(None, limit=limit, offset=offset), total=st.count_versions(None))
 
@@ -292,7 +296,7 @@ def verify_audit(st: Reader) -> Any:
 
 
 @router.get("/audit/export", summary="The audit trail as JSON Lines (for a SIEM), oldest first", **needs("audit.read"))
-def export_audit(st: Reader, after: Annotated[int, Query(ge=0)] = 0) -> Any:
+def export_audit(st: Reader, after: Annotated[int, Query(ge=0, le=STORE_INT_MAX)] = 0) -> Any:
     from fastapi.responses import StreamingResponse
 
     return StreamingResponse(st.audit_lines(after=after), media_type="application/x-ndjson")
@@ -320,7 +324,7 @@ def predict(
     response: Response,
     name: str,
     body: Annotated[dict[str, Any], Body(examples=[{"instances": [{"income": 52000, "age": 41}]}])],
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: VersionQuery = None,
     alias: str | None = None,
 ) -> PredictionResponse:
     model = st.load_model(_ref(name, version, alias))
@@ -343,7 +347,7 @@ def add_comment(st: Writer, name: str, body: CommentBody) -> Any:
 @router.get("/models/{name}/comments", response_model=list[Comment], summary="A model's comments, newest first",
             **needs("catalog.read"))  # fmt: skip
 def list_comments(
-    st: Reader, name: str, version: Annotated[int | None, Query(ge=1)] = None,
+    st: Reader, name: str, version: VersionQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:  # fmt: skip
     check_name(name)

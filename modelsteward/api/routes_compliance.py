@@ -10,6 +10,8 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Reader, Writer, needs
+from modelsteward.api.json_route import StrictJSONRoute
+from modelsteward.api.params import RowId, VersionNumber
 from modelsteward.api.payloads import frame_from_json
 from modelsteward.domain.compliance import ComplianceRun, StoredSuite, TestResult, parse_suite
 from modelsteward.domain.explain import Explanation
@@ -17,7 +19,7 @@ from modelsteward.domain.refs import check_name
 from modelsteward.domain.report import Report
 from modelsteward.errors import InvalidArgument
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=StrictJSONRoute)
 
 
 class SuiteBody(BaseModel):
@@ -92,7 +94,7 @@ def list_runs(
     summary="One run with every figure",
     **needs("catalog.read"),
 )
-def get_run(st: Reader, run_id: int) -> Any:
+def get_run(st: Reader, run_id: RowId) -> Any:
     return st.get_compliance_run(run_id)
 
 
@@ -102,7 +104,7 @@ def get_run(st: Reader, run_id: int) -> Any:
     summary="Global feature importances stored with a version",
     **needs("catalog.read"),
 )
-def importance(st: Reader, name: str, version: int) -> Any:
+def importance(st: Reader, name: str, version: VersionNumber) -> Any:
     check_name(name)
     return st.feature_importance(f"{name}/{version}")
 

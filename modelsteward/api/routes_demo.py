@@ -10,9 +10,10 @@ import orjson
 from fastapi import APIRouter, Request
 
 from modelsteward.api.deps import needs
+from modelsteward.api.json_route import StrictJSONRoute
 from modelsteward.errors import InvalidArgument
 
-router = APIRouter(prefix="/demo", tags=["demo"])
+router = APIRouter(prefix="/demo", tags=["demo"], route_class=StrictJSONRoute)
 MAX_MESSAGES = 200
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Reader, Writer, needs
+from modelsteward.api.json_route import StrictJSONRoute
 from modelsteward.domain.records import Deployment, DeploymentRevision
 
-router = APIRouter(prefix="/api/v1/deployments", tags=["deployments"])
+router = APIRouter(prefix="/api/v1/deployments", tags=["deployments"], route_class=StrictJSONRoute)
 
 
 class DeployRequest(BaseModel):

@@ -8,9 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Admin, needs
+from modelsteward.api.json_route import StrictJSONRoute
+from modelsteward.api.params import RowId
 from modelsteward.domain.records import NewToken, Principal, TokenInfo
 
-router = APIRouter(prefix="/api/v1", tags=["identities"])
+router = APIRouter(prefix="/api/v1", tags=["identities"], route_class=StrictJSONRoute)
 
 
 class UserRequest(BaseModel):
@@ -74,5 +76,5 @@ def create_token(st: Admin, request: TokenRequest) -> Any:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token", **needs("identity.admin"))
-def revoke_token(st: Admin, token_id: int) -> None:
+def revoke_token(st: Admin, token_id: RowId) -> None:
     st.revoke_token(token_id)

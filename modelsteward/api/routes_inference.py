@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelsteward import __version__
 from modelsteward.api.deps import authenticate, bearer, get_inference, needs
+from modelsteward.api.openapi_bodies import FEEDBACK, JSON_PREDICT, V2_INFER, needs_with_body
 from modelsteward.errors import InvalidArgument, PayloadTooLarge, StewardError, Unauthenticated
 from modelsteward.local_steward import LocalSteward
 from modelsteward.serving.protocols import (
@@ -117,7 +118,7 @@ async def _timed(request: Request, name: str, protocol: str, run: Any) -> Respon
     "/v2/models/{name}/infer",
     tags=["inference"],
     summary="Open Inference Protocol v2 inference",
-    **needs("inference.predict"),
+    **needs_with_body("inference.predict", V2_INFER),
 )
 async def v2_infer(name: str, request: Request) -> Response:
     """JSON, or the binary tensor extension with ``Inference-Header-Content-Length``. Tabular inputs
@@ -132,7 +133,7 @@ async def v2_infer(name: str, request: Request) -> Response:
     "/api/v1/deployments/{name}/predict",
     tags=["inference"],
     summary="Predict through a deployment",
-    **needs("inference.predict"),
+    **needs_with_body("inference.predict", JSON_PREDICT),
 )
 async def json_predict(name: str, request: Request) -> Response:
     """Body: ``{"instances": [...]}``, ``{"dataframe_split": {"columns", "data"}}``,
@@ -195,6 +196,9 @@ class FastInference:
                 status, headers, content = answer_json(steward, name, body)
         except StewardError as e:
             status, headers, content = e.http_status, {"content-type": JSON}, _error_body(e.code, e.message, e.details)
+            retry_after = e.details.get("retry_after")
+            if status == 503 and retry_after is not None:
+                headers["retry-after"] = str(retry_after)
         except Exception:  # noqa: BLE001 - the last line of defence: a 500 with the usual body
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             status, headers = 500, {"content-type": JSON}
@@ -232,11 +236,12 @@ def _error_body(code: str, message: str, details: dict[str, Any]) -> bytes:
     "/api/v1/deployments/{name}/feedback",
     tags=["inference"],
     summary="Ground truth for predictions",
-    **needs("feedback.write"),
+    **needs_with_body("feedback.write", FEEDBACK),
 )
 async def feedback(name: str, request: Request) -> Any:
     """Body: ``{"feedback": [{"prediction_id": "...", "actual": 1}, ...]}``; several targets may be
     sent as ``actual_<name>`` fields. Joined to the predictions on ``prediction_id`` later."""
+    st = get_inference(request)  # the caller first: who may not send feedback learns nothing of the body's rules
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as e:
@@ -246,7 +251,7 @@ async def feedback(name: str, request: Request) -> Any:
         raise InvalidArgument(
             'give {"feedback": [{"prediction_id": "...", "actual": ...}, ...]}', details={"field": "feedback"}
         )
-    accepted = get_inference(request).send_feedback(name, rows)
+    accepted = st.send_feedback(name, rows)
     return {"deployment": name, "accepted": accepted}
 
 
@@ -260,17 +265,18 @@ def v2_live() -> Any:
     return {"live": True}
 
 
-@router.get("/v2/health/ready", tags=["inference"], summary="Routes are loaded and the store answers", **needs(None))
+@router.get(
+    "/v2/health/ready", tags=["inference"], summary="Routes are loaded and predictions can be served", **needs(None)
+)
 def v2_ready(request: Request) -> Response:
     # A probe answers only yes or no, and a kubelet has no token to send: no token needed, even when the server
-    # demands one everywhere else.
+    # demands one everywhere else. Not ready either while the prediction log refuses rows (disk full): every
+    # prediction would get a 503 here, so a load balancer should send them to another worker meanwhile.
+    # The metadata database is NOT consulted: predictions are served from the routes held in memory, so during
+    # a database outage every worker keeps serving; failing this probe would take all of them out of the load
+    # balancer at once and turn a catalog outage into a prediction outage (/api/v1/health reports the database).
     st: LocalSteward = request.app.state.steward
-    ready = st.gateway.ready
-    if ready:
-        try:
-            st.db.ping()
-        except StewardError:
-            ready = False
+    ready = st.serving_ready()
     return Response(
         content=b'{"ready":true}' if ready else b'{"ready":false}', media_type=JSON, status_code=200 if ready else 503
     )

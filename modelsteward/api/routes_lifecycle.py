@@ -9,6 +9,8 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Admin, Reader, Writer, needs
+from modelsteward.api.json_route import StrictJSONRoute
+from modelsteward.api.params import RowId
 from modelsteward.domain.lifecycle import (
     GateCheck,
     Job,
@@ -20,7 +22,7 @@ from modelsteward.domain.lifecycle import (
     Run,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["life cycles"])
+router = APIRouter(prefix="/api/v1", tags=["life cycles"], route_class=StrictJSONRoute)
 
 
 class _Body(BaseModel):
@@ -167,14 +169,14 @@ def lifecycle_runs(
 @router.get(
     "/lifecycle/runs/{run_id}", response_model=Run, summary="One life-cycle run with its steps", **needs("catalog.read")
 )
-def get_run(st: Reader, run_id: int) -> Any:
+def get_run(st: Reader, run_id: RowId) -> Any:
     return st.get_lifecycle_run(run_id)
 
 
 @router.post(
     "/lifecycle/runs/{run_id}/cancel", response_model=Run, summary="Cancel an open run", **needs("lifecycle.cancel")
 )
-def cancel_run(st: Writer, run_id: int, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
+def cancel_run(st: Writer, run_id: RowId, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
     return st.cancel_lifecycle_run(run_id, reason=request.reason if request else "")
 
 
@@ -209,5 +211,5 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=Job, summary="One retraining job with its log", **needs("catalog.read"))
-def get_job(st: Reader, job_id: int) -> Any:
+def get_job(st: Reader, job_id: RowId) -> Any:
     return st.get_job(job_id)

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Body, File, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelsteward.api.deps import Reader, Writer, needs
+from modelsteward.api.json_route import StrictJSONRoute
+from modelsteward.api.params import STORE_INT_MAX, RowId
 from modelsteward.domain.monitoring import (
     Alert,
     AlertRule,
@@ -22,7 +24,7 @@ from modelsteward.domain.monitoring import (
 )
 from modelsteward.errors import InvalidArgument
 
-router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"], route_class=StrictJSONRoute)
 
 
 class RunRequest(BaseModel):
@@ -182,14 +184,14 @@ def list_alerts(
 @router.post(
     "/alerts/{alert_id}/acknowledge", response_model=Alert, summary="Acknowledge an alert", **needs("alert.manage")
 )
-def acknowledge(st: Writer, alert_id: int) -> Any:
+def acknowledge(st: Writer, alert_id: RowId) -> Any:
     return st.acknowledge_alert(alert_id)
 
 
 @router.post(
     "/alerts/{alert_id}/resolve", response_model=Alert, summary="Resolve an alert by hand", **needs("alert.manage")
 )
-def resolve(st: Writer, alert_id: int) -> Any:
+def resolve(st: Writer, alert_id: RowId) -> Any:
     return st.resolve_alert(alert_id)
 
 
@@ -201,7 +203,7 @@ def resolve(st: Writer, alert_id: int) -> Any:
 )
 def list_deliveries(
     st: Reader,
-    alert_id: int | None = None,
+    alert_id: Annotated[int | None, Query(ge=1, le=STORE_INT_MAX)] = None,
     status: Annotated[str | None, Query(pattern="^(pending|sent|failed)$")] = None,
 ) -> Any:
     return st.list_deliveries(alert_id=alert_id, status=status)

@@ -293,6 +293,8 @@ class AlertCondition(Spec):
 
 
 LifecycleProblem = Literal["sla", "failed", "job_failed", "stalled", "notice"]
+#: Conditions Steward watches in itself: a worker's prediction or feedback log cannot be written.
+SystemSource = Literal["prediction-log", "feedback-log"]
 
 
 class LifecycleSignal(BaseModel):
@@ -312,13 +314,18 @@ class LifecycleSignal(BaseModel):
 
 
 class AlertRule(Spec):
-    """A rule over monitor results, KPI points or life-cycle problems: consecutive breaches fire an
-    alert, a pass resolves it. ``lifecycle`` watches one life cycle's problems (``"*"``: every one)."""
+    """A rule over monitor results, KPI points, life-cycle problems or Steward's own health: consecutive
+    breaches fire an alert, a pass resolves it. ``lifecycle`` watches one life cycle's problems (``"*"``:
+    every one); ``system`` watches a condition the server raises and clears itself (one alert per worker)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     monitor: str | None = None
     kpi: str | None = None
     lifecycle: str | None = None
+    system: SystemSource | None = Field(
+        default=None,
+        description="a condition of Steward itself: prediction-log or feedback-log (a worker cannot write its log)",
+    )
     problems: list[LifecycleProblem] = Field(
         default_factory=lambda: ["sla", "failed", "job_failed", "stalled"],
         description="for a lifecycle rule: which problems it alerts on",
@@ -332,8 +339,8 @@ class AlertRule(Spec):
 
     @model_validator(mode="after")
     def _source(self) -> AlertRule:
-        if sum(x is not None for x in (self.monitor, self.kpi, self.lifecycle)) != 1:
-            raise ValueError("an alert rule watches exactly one of monitor, kpi and lifecycle")
+        if sum(x is not None for x in (self.monitor, self.kpi, self.lifecycle, self.system)) != 1:
+            raise ValueError("an alert rule watches exactly one of monitor, kpi, lifecycle and system")
         if self.kpi is not None and (self.when.metric is None or self.scope is None):
             raise ValueError("a KPI rule needs a scope and a metric condition (metric: value)")
         return self

@@ -12,6 +12,8 @@ ALIAS_PATTERN = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
 _NAME = re.compile(NAME_PATTERN)
 _ALIAS = re.compile(ALIAS_PATTERN)
 _REF = re.compile(rf"(?P<name>{NAME_PATTERN})(?:/(?P<version>[0-9]{{1,9}})|@(?P<alias>{ALIAS_PATTERN}))?")
+#: the highest version number a reference can name (nine digits)
+MAX_VERSION = 999_999_999
 
 #: ``name@latest`` always means the highest version; it cannot be assigned.
 LATEST = "latest"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import atexit
 import logging
+import math
 import os
 import re
 import secrets
@@ -19,9 +20,11 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +41,51 @@ _EPOCH = date(1970, 1, 1)
 _time_ns = time.time_ns
 
 ErrorCallback = Callable[[BaseException], None]
+
+
+@dataclass(frozen=True)
+class LogHealth:
+    """A change of a log's health, passed to ``on_health`` on the writer thread, once per change.
+
+    ``failing`` turns true when ``alert_after_failures`` writes in a row have failed (the rows are kept and
+    retried), and false again once every kept row is written. Everything here is plain data, for an alert's
+    details, a metric or a log line.
+    """
+
+    what: str  # "prediction" or "feedback"
+    worker: str
+    root: str  # the log's directory or URL, without credentials
+    failing: bool
+    error: str | None  # the last failure, "OSError: [Errno 28] No space left on device"
+    errno: int | None
+    failed_attempts: int  # in a row, in this episode
+    since: datetime | None  # when the first of them failed (UTC)
+    queue_depth: int
+    max_queue_rows: int
+    rows_rejected: int  # refused with LogFull since this process started
+
+    def describe(self) -> str:
+        """One line for people: which log, where, and why it fails."""
+        where = f"the {self.what} log of worker {self.worker} at {self.root}"
+        if not self.failing:
+            return f"{where} is written again ({self.failed_attempts} failed attempts before)"
+        return (
+            f"{where} cannot be written ({self.failed_attempts} attempts in a row failed; "
+            f"{self.queue_depth:,} rows waiting, limit {self.max_queue_rows:,}): {self.error}"
+        )
+
+
+HealthCallback = Callable[[LogHealth], None]
+
+
+def display_root(root: str) -> str:
+    """``root`` without a user name or password an fsspec URL may carry: safe for logs, alerts and metrics."""
+    if "://" not in root:
+        return root
+    parts = urlsplit(root)
+    if "@" not in parts.netloc:
+        return root
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class LogUnavailable(StoreUnavailable):
@@ -91,6 +139,8 @@ class DatasetWriter(abc.ABC):
         max_buffer_rows: int = 50_000,
         max_queue_rows: int = 1_000_000,
         on_error: ErrorCallback | None = None,
+        on_health: HealthCallback | None = None,
+        alert_after_failures: int = 3,
         # Fresh parts favour speed (LZ4 costs a third of zstd's CPU on the request-serving process);
         # the compactor rewrites them with zstd when it merges them.
         compression: str = "lz4",
@@ -102,9 +152,9 @@ class DatasetWriter(abc.ABC):
                 f"invalid worker name {worker!r}: use 1-64 letters, digits, '.', '_' or '-'",
                 details={"field": "worker", "value": str(worker)},
             )
-        if flush_interval <= 0 or max_buffer_rows < 1 or max_queue_rows < max_buffer_rows:
+        if flush_interval <= 0 or max_buffer_rows < 1 or max_queue_rows < max_buffer_rows or alert_after_failures < 1:
             raise InvalidArgument(
-                "need flush_interval > 0 and 1 <= max_buffer_rows <= max_queue_rows",
+                "need flush_interval > 0, 1 <= max_buffer_rows <= max_queue_rows and alert_after_failures >= 1",
                 details={"flush_interval": flush_interval, "max_buffer_rows": max_buffer_rows},
             )
         self.root = os.fspath(root)
@@ -113,6 +163,9 @@ class DatasetWriter(abc.ABC):
         self.max_buffer_rows = int(max_buffer_rows)
         self.max_queue_rows = int(max_queue_rows)
         self.on_error = on_error
+        self.on_health = on_health
+        self.alert_after_failures = int(alert_after_failures)
+        self.display_root = display_root(self.root)
         self.compression = compression
         self._retry_initial = retry_initial
         self._retry_max = retry_max
@@ -140,6 +193,11 @@ class DatasetWriter(abc.ABC):
         # Writer-thread state: tables not written yet (their write failed; retried with backoff).
         self._unwritten: dict[tuple[str, int], list[pa.Table]] = {}
         self._backoff = 0.0
+        self._streak = 0  # failed writes in a row
+        self._streak_since: datetime | None = None
+        self._errors_before = 0  # write_errors when this episode of failures began
+        self._refusing = False  # set by append when it refuses a batch, cleared once the queue is written
+        self.failing = False
 
         self.rows_written = 0
         self.files_written = 0
@@ -173,6 +231,7 @@ class DatasetWriter(abc.ABC):
             depth = self._depth
             if depth and depth + n > self.max_queue_rows:
                 self.rows_rejected += n
+                self._refusing = True
                 full = True
             else:
                 full = False
@@ -185,7 +244,13 @@ class DatasetWriter(abc.ABC):
         if full:
             raise LogFull(
                 f"the {self.what} log is {depth:,} rows behind (limit {self.max_queue_rows:,}); try again later",
-                details={"queue_depth": depth, "max_queue_rows": self.max_queue_rows, "last_error": self._error_text()},
+                details={
+                    "worker": self.worker,
+                    "queue_depth": depth,
+                    "max_queue_rows": self.max_queue_rows,
+                    "last_error": self._error_text(),
+                    "retry_after": self.retry_after,
+                },
             )
         if wake and not self._wake.is_set():
             self._wake.set()
@@ -248,6 +313,18 @@ class DatasetWriter(abc.ABC):
         """Rows appended and not yet on disk (buffered, being written, or waiting for a retry)."""
         return self._depth
 
+    @property
+    def refusing(self) -> bool:
+        """True from a batch refused with :class:`LogFull` until the queue is written: this worker cannot take
+        predictions now (readiness probes say so, and a load balancer sends the traffic elsewhere)."""
+        return self._refusing
+
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds after which a refused caller may try again: the next write attempt, at least 1."""
+        wait = self._backoff if self._unwritten else self.flush_interval
+        return max(1, math.ceil(wait))
+
     def stats(self) -> dict[str, Any]:
         """Counters for /metrics."""
         return {
@@ -257,6 +334,8 @@ class DatasetWriter(abc.ABC):
             "write_errors": self.write_errors,
             "rows_rejected": self.rows_rejected,
             "rows_dropped": self.rows_dropped,
+            "failing": self.failing,
+            "refusing": self._refusing,
             "last_error": self._error_text(),
         }
 
@@ -319,6 +398,11 @@ class DatasetWriter(abc.ABC):
             except BaseException as e:  # noqa: BLE001 - the writer must survive anything
                 self._failed(e)
             if not self._unwritten:
+                if self._refusing:
+                    with self._lock:
+                        self._refusing = False
+                if self.failing:
+                    self._recovered()
                 with self._done:
                     self._completed = max(self._completed, ticket)
                     self._done.notify_all()
@@ -357,6 +441,7 @@ class DatasetWriter(abc.ABC):
             self.files_written += 1
             self._backoff = 0.0
             self.last_error = None
+            self._streak = 0
 
     def _build(
         self, deployments: list[str], batches: list[Any], nows: list[int]
@@ -420,19 +505,63 @@ class DatasetWriter(abc.ABC):
         else:
             self.write_errors += 1
             self._backoff = min(self._retry_max, max(self._retry_initial, 2 * self._backoff))
-            log.warning(
-                "%s log %s: write failed (%d rows kept, retry in %.1f s): %s",
+            self._streak += 1
+            if self._streak == 1 and not self.failing:
+                self._streak_since = datetime.now(UTC)
+                self._errors_before = self.write_errors - 1
+            # One line per change of state, not one per retry: the first failure of an episode is a warning,
+            # the retries are debug, and the episode becomes an error (and on_health) once it persists.
+            log.log(
+                logging.WARNING if self._streak == 1 else logging.DEBUG,
+                "%s log %s (worker %s): write failed (%d rows kept, retry in %.1f s): %s",
                 self.what,
-                self.root,
+                self.display_root,
+                self.worker,
                 self._depth,
                 self._backoff,
                 self._error_text(),
             )
+            if not self.failing and self._streak >= self.alert_after_failures:
+                self.failing = True
+                health = self.health()
+                log.error("%s; rows are kept and retried, and refused beyond the limit", health.describe())
+                self._tell(health)
         if self.on_error is not None:
             try:
                 self.on_error(error)
             except Exception:  # noqa: BLE001 - an alerting hook must not stop the writer
                 log.exception("%s log: on_error callback failed", self.what)
+
+    def health(self) -> LogHealth:
+        """The log's state now (what ``on_health`` receives when it changes)."""
+        error = self.last_error
+        return LogHealth(
+            what=self.what,
+            worker=self.worker,
+            root=self.display_root,
+            failing=self.failing,
+            error=self._error_text(),
+            errno=getattr(error, "errno", None) if isinstance(error, OSError) else None,
+            failed_attempts=self.write_errors - self._errors_before,
+            since=self._streak_since,
+            queue_depth=self._depth,
+            max_queue_rows=self.max_queue_rows,
+            rows_rejected=self.rows_rejected,
+        )
+
+    def _recovered(self) -> None:
+        self.failing = False
+        health = self.health()
+        log.warning("%s; nothing was lost", health.describe())
+        self._tell(health)
+
+    def _tell(self, health: LogHealth) -> None:
+        if self.on_health is None:
+            return
+        try:
+            self.on_health(health)
+        except Exception:  # noqa: BLE001 - an alerting hook must not stop the writer
+            log.exception("%s log: on_health callback failed", self.what)
 
     def _after_fork(self) -> None:
         # The writer thread does not exist in a forked child, and the lock may have been held at fork time.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from modelsteward.catalog.service import CatalogService
 from modelsteward.domain.records import DeploymentSpec, Signature
-from modelsteward.errors import ModelFailure, NotFound, StewardError
+from modelsteward.errors import InvalidArgument, ModelFailure, NotFound, StewardError
 from modelsteward.kinds.loaded import LoadedModel
 from modelsteward.serving import routing
 from modelsteward.serving.deployments import DeploymentService
@@ -327,6 +327,8 @@ class Gateway:
         checked = checked_against
         request_id = request_id or uuid.uuid4().hex
         n = len(frame)
+        if n == 0:  # no arm would be chosen, and a model refuses zero rows its own way
+            raise InvalidArgument("nothing to predict: the request holds no rows", details={"field": "rows", "rows": 0})
         ids = prediction_ids(request_id, n)
         if route.pipeline is not None:
             return self._serve_pipeline(route, frame, request_id, ids, at)

@@ -59,6 +59,18 @@ class ServingMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.log_rejected = Gauge(
+            "steward_prediction_log_rows_rejected",
+            "Predictions refused with 503 because the log's queue was full (back-pressure, not logged, not served)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.log_failing = Gauge(
+            "steward_prediction_log_failing",
+            "Workers whose prediction log writes keep failing (1 per worker while its alert is open)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.shadows_dropped = Gauge(
             "steward_shadow_requests_dropped",
             "Shadow predictions skipped because too many were waiting",
@@ -137,6 +149,8 @@ class ServingMetrics:
             ("log_queue_rows", self.log_queue),
             ("log_rows_written", self.log_rows),
             ("log_write_errors", self.log_errors),
+            ("log_rows_rejected", self.log_rejected),
+            ("log_failing", self.log_failing),
             ("shadows_dropped", self.shadows_dropped),
         ):
             if stats and key in stats:

@@ -31,6 +31,7 @@ from modelsteward.errors import InvalidArgument
 from modelsteward.serving.dataset_writer import (
     DatasetWriter,
     LogFull,
+    LogHealth,
     LogUnavailable,
     default_worker_name,
     subset,
@@ -41,6 +42,7 @@ from modelsteward.serving.log_reader import PREDICTION_COLUMNS, connect, count, 
 __all__ = [
     "PREDICTION_COLUMNS",
     "LogFull",
+    "LogHealth",
     "LogUnavailable",
     "PredictionBatch",
     "PredictionLog",
@@ -107,6 +109,10 @@ class PredictionLog(DatasetWriter):
     - a failed write (disk full, permissions, network) keeps the rows and retries with exponential backoff
       (``retry_initial`` doubling up to ``retry_max`` seconds); it sets ``last_error``, counts ``write_errors``
       and calls ``on_error(exc)`` on the writer thread. A successful write clears ``last_error``.
+    - after ``alert_after_failures`` failed writes in a row the log is ``failing``: it logs one error and calls
+      ``on_health(LogHealth)`` once (the server raises an alert from it); once every kept row is written it logs
+      the recovery and calls ``on_health`` again. ``refusing`` is true from a refused batch until the queue is
+      written (the server's readiness probe answers 503 meanwhile).
     - ``flush(timeout)`` and ``close(timeout)`` raise :class:`LogUnavailable` when the rows could not be written.
     - the one loss there can be is a batch that cannot be stored even on its own, which validation at ``append``
       rules out unless its arrays are changed afterwards: it is dropped, counted in ``rows_dropped``, logged as an

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
 from modelsteward.domain.lifecycle import Run
@@ -158,10 +158,14 @@ async def alerts(request: Request, status: str = "") -> Response:
                   statuses=ALERT_STATUSES, brief=brief)  # fmt: skip
 
 
+#: past a 64-bit integer the number would fail in the database driver (a 500) instead of here (a 422)
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @router.post("/alerts/{alert_id}/acknowledge", **needs("alert.manage"))
 @page
 async def acknowledge(
-    request: Request, alert_id: int, csrf: Annotated[str, Form()] = "", status: Annotated[str, Form()] = ""
+    request: Request, alert_id: AlertId, csrf: Annotated[str, Form()] = "", status: Annotated[str, Form()] = ""
 ) -> Response:
     st = viewer(request)
     check_csrf(request, csrf)
@@ -172,7 +176,7 @@ async def acknowledge(
 @router.post("/alerts/{alert_id}/resolve", **needs("alert.manage"))
 @page
 async def resolve(
-    request: Request, alert_id: int, csrf: Annotated[str, Form()] = "", status: Annotated[str, Form()] = ""
+    request: Request, alert_id: AlertId, csrf: Annotated[str, Form()] = "", status: Annotated[str, Form()] = ""
 ) -> Response:
     st = viewer(request)
     check_csrf(request, csrf)
