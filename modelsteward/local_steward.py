@@ -111,6 +111,7 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
             feedback_root=settings.resolved_feedback_url(),
             alerts=self.alerts,
             dask_scheduler=settings.dask_scheduler,
+            dask_timeout=settings.dask_timeout,
             before_run=self.flush_logs,
         )
         from modelsteward.governance.identity import IdentityService

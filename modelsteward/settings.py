@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     dask_scheduler: str | None = Field(
         default=None, description="address of a dask.distributed scheduler for engine: dask monitors"
     )
+    dask_timeout: float = Field(
+        default=3600.0, gt=0, description="seconds an engine: dask monitor may wait for its cluster before it fails"
+    )
     demo: bool = Field(default=False, description="serve the demo's webhook inbox at /demo/inbox")
     scheduler: bool = Field(default=True, description="run scheduled monitors and alert notifications in steward up")
     tune_gc: bool = Field(

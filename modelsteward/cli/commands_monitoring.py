@@ -130,9 +130,36 @@ def _render_result(result: Any) -> None:
 
 @monitor_app.command("run")
 @handle_errors
-def run(name: MonitorName, at: At = None, data_dir: DataDir = None, url: Url = None, token: Token = None) -> None:
+def run(
+    name: MonitorName,
+    at: At = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="tcp://HOST:PORT of a Dask scheduler for a monitor with engine: dask (embedded use; a server "
+            "uses its own STEWARD_DASK_SCHEDULER)",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """Run a monitor now (or over the window ending --at) and store its result; a breach still exits 0."""
-    with open_steward(data_dir, url, token) as st:
+    if scheduler is None:
+        opened = open_steward(data_dir, url, token)
+    elif url:
+        raise InvalidArgument(
+            "--scheduler applies to embedded use: a server runs dask monitors on its STEWARD_DASK_SCHEDULER",
+            details={"field": "scheduler"},
+        )
+    else:
+        from modelsteward.local_steward import LocalSteward
+        from modelsteward.settings import Settings
+
+        settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+        opened = LocalSteward(settings=settings.model_copy(update={"dask_scheduler": scheduler}))
+    with opened as st:
         result = st.run_monitor(name, at=parse_time(at, "--at"))
     _render_result(result)
 

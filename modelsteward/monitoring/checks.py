@@ -408,8 +408,9 @@ def run_on_dask(spec: MonitorSpec, service: MonitorService, start: datetime, end
     check: DriftCheck = checks[0].body
     columns = _columns(check.columns, profile.names, check="drift")
     sketch, rows = window_sketch(
-        service.inference_root, spec.target, start, end, profile, columns, scheduler=service.dask_scheduler
-    )
+        service.inference_root, spec.target, start, end, profile, columns,
+        scheduler=service.dask_scheduler, timeout=service.dask_timeout,
+    )  # fmt: skip
     if sketch is None or rows < spec.min_rows:
         return rows, Outcome({"status": "not_enough_data", "reason": f"{rows} rows in the window"})
     report = detect_drift(profile, sketch, columns=columns, stattest=check.stattest, threshold=check.threshold)

@@ -109,28 +109,38 @@ class Scheduler:
 
     def due(self, now: datetime | None = None) -> list[Monitor]:
         now = now or self.clock()
-        due = []
-        for monitor in self.monitors.list():
-            if not monitor.enabled or not monitor.spec.schedule:
-                continue
-            last = self.monitors.results(monitor.name, limit=1)
-            after = last[0].window_end if last else utc(monitor.created_at)
-            try:
-                if next_fire(monitor.spec.schedule, after) <= now:
-                    due.append(monitor)
-            except InvalidArgument as e:
-                self.last_error = f"{monitor.name}: {e.message}"
-        return due
+        return [m for m in self.monitors.list() if self._is_due(m, now)]
+
+    def _is_due(self, monitor: Monitor, now: datetime) -> bool:
+        if not monitor.enabled or not monitor.spec.schedule:
+            return False
+        last = self.monitors.results(monitor.name, limit=1)
+        after = last[0].window_end if last else utc(monitor.created_at)
+        try:
+            return next_fire(monitor.spec.schedule, after) <= now
+        except InvalidArgument as e:
+            self.last_error = f"{monitor.name}: {e.message}"
+            return False
 
     def tick(self, now: datetime | None = None) -> list[str]:
         """One round: if this process holds the lease, run the due monitors and send notifications.
         Returns the monitors it ran. A failure is recorded and never stops the loop."""
         now = now or self.clock()
+        round_started = self.clock()
         ran: list[str] = []
         try:
             if not self.hold_lease(now):
                 return ran
             for monitor in self.due(now):
+                # A round can outlast the lease (many monitors, slow ones): renew it before each monitor, at
+                # the round's time plus what has elapsed, else another process takes it over and runs the
+                # same fires again. Lost meanwhile (this process stalled), the round stops; and a fire that
+                # another holder ran meanwhile is no longer due.
+                if not self.hold_lease(now + (self.clock() - round_started)):
+                    log.warning("scheduler lease lost during a round; %s left to its new holder", monitor.name)
+                    return ran
+                if not self._is_due(monitor, now):
+                    continue
                 try:
                     self.monitors.run(monitor.name, at=now, actor="scheduler")
                     ran.append(monitor.name)

@@ -39,6 +39,7 @@ class MonitorService:
         feedback_root: str,
         alerts: Any = None,
         dask_scheduler: str | None = None,
+        dask_timeout: float = 3600.0,
         before_run: Callable[[], None] | None = None,
     ) -> None:
         """``before_run`` is called before each run: the local steward flushes its own process's logs there,
@@ -51,6 +52,7 @@ class MonitorService:
         self.feedback_root = feedback_root
         self.alerts = alerts
         self.dask_scheduler = dask_scheduler
+        self.dask_timeout = dask_timeout
 
     # -- definitions --------------------------------------------------------------------------------
 

@@ -56,6 +56,14 @@ def test_drift_on_dask_equals_the_in_memory_drift(tmp_path: Path, cluster) -> No
         for column, value in expected.items():
             assert got[column] == pytest.approx(value, rel=1e-9, abs=1e-12), column
         assert result.figures["drift"]["drifted"] == local.figures["drift"]["drifted"] == ["x"]
+
+    # A cluster that cannot finish in time fails the run with the cause, instead of holding the round forever.
+    st.monitors.dask_timeout = 1e-4
+    stalled = st.run_monitor("cluster")
+    assert stalled.status == "error", stalled
+    assert f"the Dask cluster at {cluster.scheduler_address} did not summarise the window" in (stalled.error or "")
+    st.monitors.dask_timeout = 3600.0
+    assert st.run_monitor("cluster").status == "breach"  # the cluster is still usable afterwards
     st.close()
 
 
