@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         description="required: every request needs a token; auto: required unless the server binds a loopback "
         "address; off: only changes need STEWARD_API_TOKEN when one is set (STEWARD_AUTH)",
     )
+    keep_alive_timeout: int = Field(
+        default=75, ge=1, le=3600,
+        description="seconds the server keeps an idle keep-alive connection open; keep it above the idle timeout "
+        "of the load balancer in front (60 s on AWS ALB), else the balancer reuses connections the server is "
+        "closing and clients get errors (uvicorn's own default is 5 s)",
+    )  # fmt: skip
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     dask_scheduler: str | None = Field(

@@ -207,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"keep every prediction in a prediction log there [default: ${LOG_DIR_VARIABLE}, else none]",
     )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--keep-alive", type=int, default=75,
+        help="seconds an idle keep-alive connection stays open: above the load balancer's idle timeout [75]",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         app = create_bundle_app(args.bundle, log_dir=args.log_dir)
@@ -216,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_keep_alive=args.keep_alive)
     return 0
 
 

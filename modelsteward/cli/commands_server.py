@@ -96,7 +96,10 @@ def up(
         highlight=False,
     )
     if workers == 1:
-        uvicorn.run(create_server(settings, steward=steward, demo=demo), host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            create_server(settings, steward=steward, demo=demo),
+            host=host, port=port, log_level=log_level, timeout_keep_alive=settings.keep_alive_timeout,
+        )  # fmt: skip
         return
     steward.close()
     _run_workers(settings, workers=workers, log_level=log_level)
@@ -128,6 +131,7 @@ def _run_workers(settings: Any, *, workers: int, log_level: str) -> None:
             port=settings.port,
             workers=workers,
             log_level=log_level,
+            timeout_keep_alive=settings.keep_alive_timeout,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

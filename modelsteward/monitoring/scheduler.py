@@ -9,9 +9,10 @@ run scheduled work. Missed fires during downtime collapse into one run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,6 +98,30 @@ class Scheduler:
                 return True
         return False
 
+    @contextlib.contextmanager
+    def _lease_kept(self, now: datetime, round_started: datetime) -> Iterator[None]:
+        """Renews the lease from a side thread while one piece of work runs: a single monitor that takes
+        longer than the lease (a large window on Dask) must not let another process take over and run it
+        again. Renewals keep the round's timeline (``now`` plus the time elapsed since it started)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.lease / 3):
+                try:
+                    if not self.hold_lease(now + (self.clock() - round_started)):
+                        log.warning("scheduler lease lost while work ran (this process stalled past it)")
+                        return
+                except StewardError as e:  # the database away for a moment: the next beat tries again
+                    log.warning("scheduler lease not renewed: %s", e.message)
+
+        thread = threading.Thread(target=beat, name="steward-scheduler-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def release_lease(self) -> None:
         with self.db.write() as conn:
             conn.execute(
@@ -142,14 +167,16 @@ class Scheduler:
                 if not self._is_due(monitor, now):
                     continue
                 try:
-                    self.monitors.run(monitor.name, at=now, actor="scheduler")
+                    with self._lease_kept(now, round_started):
+                        self.monitors.run(monitor.name, at=now, actor="scheduler")
                     ran.append(monitor.name)
                 except StewardError as e:
                     self.last_error = f"{monitor.name}: {e.message}"
                     log.warning("scheduled run of %s failed: %s", monitor.name, e.message)
             for extra in self.rounds:
                 try:
-                    extra(now)
+                    with self._lease_kept(now, round_started):
+                        extra(now)
                 except StewardError as e:
                     self.last_error = e.message
                     log.warning("scheduler round %s failed: %s", getattr(extra, "__qualname__", extra), e.message)

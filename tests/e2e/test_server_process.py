@@ -56,11 +56,17 @@ def postgres_store(tmp_path: Path, numeric_model, clean_postgres: str) -> tuple[
 
 class Server:
     def __init__(
-        self, data_dir: Path, *, workers: int = 1, flush_interval: float = 1.0, database_url: str | None = None
+        self,
+        data_dir: Path,
+        *,
+        workers: int = 1,
+        flush_interval: float = 1.0,
+        database_url: str | None = None,
+        env_extra: dict[str, str] | None = None,
     ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")} | (env_extra or {})
         env["STEWARD_LOG_FLUSH_INTERVAL"] = str(flush_interval)
         if database_url:
             env["STEWARD_DATABASE_URL"] = database_url
@@ -119,6 +125,32 @@ def test_sigterm_flushes_every_acknowledged_prediction(data_dir: Path, numeric_m
     assert count(data_dir / "inference") == 0  # nothing flushed yet
     server.stop(signal.SIGTERM)
     assert count(data_dir / "inference", deployment="risk") == acknowledged
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_idle_keep_alive_connection_outlives_uvicorns_five_seconds(data_dir: Path, numeric_model, workers) -> None:
+    """A load balancer reuses idle connections for up to its own idle timeout (60 s on AWS ALB): a server
+    closing them first (uvicorn's default: after 5 s) races its next request and the client gets an error."""
+    import http.client
+    import json
+
+    _, X = numeric_model
+    body = json.dumps({"instances": X.head(1).to_dict(orient="records")})
+    headers = {"content-type": "application/json"}
+    default = Server(data_dir, workers=workers)
+    short = Server(data_dir, workers=workers, env_extra={"STEWARD_KEEP_ALIVE_TIMEOUT": "1"})
+    try:
+        kept, dropped = (http.client.HTTPConnection("127.0.0.1", s.port, timeout=10) for s in (default, short))
+        for conn in (kept, dropped):
+            conn.request("POST", "/api/v1/deployments/risk/predict", body, headers)
+            assert conn.getresponse().read() and conn.sock is not None
+        time.sleep(6)
+        kept.request("POST", "/api/v1/deployments/risk/predict", body, headers)  # the same socket, 6 s idle
+        assert kept.getresponse().status == 200
+        assert dropped.sock.recv(1) == b""  # the setting is what decides: after 1 s idle the server closed it
+    finally:
+        default.stop()
+        short.stop()
 
 
 def test_kill_9_leaves_a_readable_log(data_dir: Path, numeric_model) -> None:

@@ -149,3 +149,46 @@ def test_a_round_longer_than_the_lease_keeps_it_and_no_fire_runs_twice(tmp_path:
         assert slow.tick(base[0]) == ["a-first"] and taken == [True]
         assert other.tick(base[0] + timedelta(seconds=36)) == ["b-second"]
         assert {name: len(st.monitor_results(name)) for name in MONITORS} == {"a-first": 2, "b-second": 2}
+
+
+def test_one_monitor_longer_than_the_lease_keeps_it_while_it_runs(tmp_path: Path, numeric_model) -> None:
+    """A single slow monitor (a large window on Dask) outlasts the lease: a side thread renews it while the
+    monitor runs, so another worker never takes it over and runs the same fire again."""
+    import threading
+    import time
+
+    model, X = numeric_model
+    with LocalSteward(settings=Settings(data_dir=tmp_path / "data", user="tester")) as st:
+        st.register_model("risk", model, input_example=X.head(), training_data=X)
+        st.deploy("risk", "risk/1")
+        st.put_monitor(
+            "slow", {"target": {"deployment": "risk"}, "window": "1h", "schedule": "1h", "checks": [{"drift": {}}]}
+        )
+        start = st.get_monitor("slow").created_at + timedelta(minutes=61)
+        t0 = time.monotonic()
+
+        def clock() -> datetime:  # both schedulers on one timeline, in real seconds from the due time
+            return start + timedelta(seconds=time.monotonic() - t0)
+
+        slow = Scheduler(st.db, st.monitors, holder="slow", lease=0.6, clock=clock)
+        other = Scheduler(st.db, st.monitors, holder="other", lease=0.6, clock=clock)
+        tries: list[bool] = []
+        real_evaluate = st.monitors._evaluate
+
+        def evaluate(spec, *args):  # type: ignore[no-untyped-def]
+            for _ in range(8):  # 2 s of work, over three leases; the other worker tries all along
+                time.sleep(0.25)
+                tries.append(other.hold_lease())
+            return real_evaluate(spec, *args)
+
+        st.monitors._evaluate = evaluate  # type: ignore[method-assign]
+        worker = threading.Thread(target=lambda: tries.append(bool(slow.tick())))
+        worker.start()
+        worker.join(timeout=60)
+        st.monitors._evaluate = real_evaluate  # type: ignore[method-assign]
+        assert tries[:-1] == [False] * 8  # held throughout the run
+        assert tries[-1] is True  # the slow round ran the monitor
+        assert len(st.monitor_results("slow")) == 1
+        time.sleep(0.7)  # the slow worker's lease runs out: the other takes it over and finds the fire stored
+        assert other.hold_lease() and other.tick() == []
+        assert len(st.monitor_results("slow")) == 1
