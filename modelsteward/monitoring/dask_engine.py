@@ -98,7 +98,7 @@ def _part_sketch(
     sketches: list[CurrentSketch] = []
     rows = 0
     with _open(path) as source:
-        part = pq.ParquetFile(source)
+        part = pq.ParquetFile(source, pre_buffer=False)  # pre-buffering would keep the part's groups read so far
         names = part.schema_arrow.names
         if any(c not in names for c in wanted):
             return None, 0  # a part written by a version with other inputs

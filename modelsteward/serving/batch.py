@@ -24,7 +24,8 @@ def _chunks(path: Path, chunk_size: int) -> tuple[Iterator[pd.DataFrame], int | 
         raise InvalidArgument(f"no such file: {path}", details={"field": "input"})
     if suffix in (".parquet", ".pq"):
         try:
-            parquet = pq.ParquetFile(path)
+            # pre_buffer (pyarrow's default) keeps every row group read so far: memory would grow with the file
+            parquet = pq.ParquetFile(path, pre_buffer=False)
         except (pa.ArrowInvalid, OSError) as e:
             raise InvalidArgument(f"cannot read {path} as Parquet: {e}", details={"field": "input"}) from e
         total = parquet.metadata.num_rows
