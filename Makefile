@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_lifecycle.py
 	$(BIN)/python bench/bench_compliance.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_dask.py
+	$(BIN)/python bench/bench_load.py   # needs PostgreSQL (STEWARD_TEST_PG_URL); 10 minutes
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
