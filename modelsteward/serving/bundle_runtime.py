@@ -94,8 +94,9 @@ class BundleServer:
         self, frame: pd.DataFrame, *, request_id: str | None = None, checked_against: Signature | None = None
     ) -> Served:
         """Predict on ``frame``; ``checked_against`` is the signature the decoder already conformed it to."""
-        from modelsteward.serving.gateway import Arm, Served, prediction_ids, run_arm
+        from modelsteward.serving.gateway import Arm, Served, prediction_ids, require_rows, run_arm
 
+        require_rows(len(frame))
         model = self.model
         request_id = request_id or uuid.uuid4().hex
         ids = prediction_ids(request_id, len(frame))

@@ -161,6 +161,12 @@ def run_arm(
     return outputs
 
 
+def require_rows(n: int) -> None:
+    """Zero rows is the caller's mistake: no arm would be chosen, and each model refuses them its own way."""
+    if n == 0:
+        raise InvalidArgument("nothing to predict: the request holds no rows", details={"field": "rows", "rows": 0})
+
+
 class Gateway:
     """Serves deployments from memory; ``start()`` builds the routes, ``close()`` drains shadows."""
 
@@ -327,8 +333,7 @@ class Gateway:
         checked = checked_against
         request_id = request_id or uuid.uuid4().hex
         n = len(frame)
-        if n == 0:  # no arm would be chosen, and a model refuses zero rows its own way
-            raise InvalidArgument("nothing to predict: the request holds no rows", details={"field": "rows", "rows": 0})
+        require_rows(n)
         ids = prediction_ids(request_id, n)
         if route.pipeline is not None:
             return self._serve_pipeline(route, frame, request_id, ids, at)

@@ -423,6 +423,8 @@ def test_bad_input_is_a_422_with_the_error_body(catalog: Catalog, credit_server:
     assert missing["code"] == "schema_mismatch"
     error = error_of(httpx.post(f"{credit_server.url}/v2/models/credit-risk/infer", content=b"{not json"), 422)
     assert error["code"] == "invalid_argument" and error["details"]["field"] == "body"
+    empty = error_of(httpx.post(url, json={"instances": []}), 422)  # as the gateway: nothing to predict
+    assert empty["details"]["field"] == "rows"
 
 
 def test_another_name_is_a_404_with_the_error_body(credit_server: Served) -> None:
