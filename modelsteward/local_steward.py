@@ -16,17 +16,6 @@ from modelsteward.domain.lifecycle import (
     RoleGrant,
     Run,
 )
-from modelsteward.domain.monitoring import (
-    Alert,
-    AlertRule,
-    AlertRuleState,
-    Channel,
-    Delivery,
-    KPIPoint,
-    Monitor,
-    MonitorResult,
-    MonitorSpec,
-)
 from modelsteward.domain.records import (
     Alias,
     Dataset,
@@ -38,15 +27,16 @@ from modelsteward.domain.records import (
     ModelPage,
     ModelVersion,
     RegisteredModel,
-    Signature,
     VersionSummary,
 )
 from modelsteward.domain.refs import ModelRef, model_of
 from modelsteward.errors import NotFound, StewardError
 from modelsteward.governance.permissions import Reach
 from modelsteward.local_governance import GovernanceMethods
+from modelsteward.local_monitoring import MonitoringMethods
+from modelsteward.local_serving import ServingMethods
 from modelsteward.local_views import ViewMethods
-from modelsteward.steward import Steward, deployment_spec, model_update, parse_spec
+from modelsteward.steward import Steward, deployment_spec, model_update
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,11 +47,11 @@ if TYPE_CHECKING:
     from modelsteward.catalog.service import CatalogService
     from modelsteward.kinds.loaded import LoadedModel
     from modelsteward.serving.deployments import DeploymentService
-    from modelsteward.serving.gateway import Gateway, Served
+    from modelsteward.serving.gateway import Gateway
     from modelsteward.settings import Settings
 
 
-class LocalSteward(GovernanceMethods, ViewMethods, Steward):
+class LocalSteward(ServingMethods, MonitoringMethods, GovernanceMethods, ViewMethods, Steward):
     """The embedded body: the services run in this process, on the configured store."""
 
     def __init__(
@@ -232,18 +222,6 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         except StewardError:
             return set()
 
-    def _served_models(self, name: str) -> set[str]:
-        """The models a deployment routes to, from the gateway's memory (the serving path's check)."""
-        if not self._enforce:
-            return set()
-        try:
-            route = self.gateway.route(name)
-        except StewardError:
-            return set()
-        refs = [arm.ref for arm in (*route.arms, *route.shadows)]
-        refs += list(getattr(route.pipeline, "versions", {}).values()) if route.pipeline is not None else []
-        return {model_of(ref) for ref in refs}
-
     def register_prepared(self, registration: Registration) -> ModelVersion:
         self._authorize_registration(registration)
         if self.settings.job_id is not None:  # registered by a retraining job: say which
@@ -333,23 +311,7 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
         self._authorize("audit.read", model=model)
         return self.catalog.list_events(model=model, action=action, actor=actor, limit=limit)
 
-    # -- deployments and the gateway ----------------------------------------------------------------
-
-    def _check_pipeline(self, definition: dict[str, Any]) -> None:
-        from modelsteward.serving.pipeline import PipelineSpec, bind
-
-        spec = PipelineSpec.model_validate(definition)
-        bind(
-            spec, lambda ref: self.catalog.load(self.catalog.get_version(ref)), context=self._pipeline_context()
-        ).close()
-
-    def _pipeline_context(self) -> dict[str, str]:
-        return {"DATA_DIR": str(self.settings.data_dir.resolve())}
-
-    def _bind_pipeline(self, definition: dict[str, Any], resolve: Callable[[str], LoadedModel]) -> Any:
-        from modelsteward.serving.pipeline import PipelineSpec, bind
-
-        return bind(PipelineSpec.model_validate(definition), resolve, context=self._pipeline_context())
+    # -- deployments ----------------------------------------------------------------------------------
 
     def deploy(
         self,
@@ -406,221 +368,6 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
     def deployment_history(self, name: str) -> list[DeploymentRevision]:
         self._authorize("catalog.read", models=self._deployment_models(name))
         return self.deployments.history(name)
-
-    @property
-    def gateway(self) -> Gateway:
-        """The in-process gateway (started on first use; ``steward up`` starts it at boot)."""
-        if self._gateway is None:
-            self.start_serving()
-        assert self._gateway is not None
-        return self._gateway
-
-    def start_serving(self, *, on_served: Callable[[str, str, str, str, float], None] | None = None) -> Gateway:
-        """Start the gateway and the prediction and feedback logs of this process (idempotent)."""
-        with self._gateway_lock:
-            if self._gateway is None:
-                from modelsteward.serving.feedback_log import FeedbackLog
-                from modelsteward.serving.gateway import Gateway
-                from modelsteward.serving.prediction_log import PredictionLog, default_worker_name
-
-                worker = default_worker_name()
-                options = self._log_options()
-                sink = PredictionLog(self.settings.resolved_inference_url(), worker=worker, **options)
-                self._feedback = FeedbackLog(self.settings.resolved_feedback_url(), worker=worker, **options)
-                gateway = Gateway(
-                    self.catalog,
-                    self.deployments,
-                    sink,
-                    refresh_interval=self.settings.route_refresh_interval,
-                    bind_pipeline=self._bind_pipeline,
-                    on_served=on_served,
-                )
-                gateway.start()
-                self._gateway = gateway
-        return self._gateway
-
-    def _log_options(self) -> dict[str, Any]:
-        """The logs' limits from the settings, and their alarm: a log whose writes keep failing raises a
-        ``system`` alert naming the worker, the log and the error, from its writer thread (never on a request),
-        and clears it once the rows it kept are written."""
-        from modelsteward.alerts import SystemAlarm
-
-        settings = self.settings
-        alarm = SystemAlarm(self.alerts)
-
-        def on_health(health: Any) -> None:
-            details = {
-                "worker": health.worker,
-                "log": health.root,
-                "error": health.error,
-                "errno": health.errno,
-                "failed_attempts": health.failed_attempts,
-                "since": health.since.isoformat() if health.since is not None else None,
-                "queue_depth": health.queue_depth,
-                "max_queue_rows": health.max_queue_rows,
-                "rows_rejected": health.rows_rejected,
-            }
-            alarm.report(
-                f"{health.what}-log", health.worker, problem=health.failing, title=health.describe(), details=details
-            )
-
-        return {
-            "flush_interval": settings.log_flush_interval,
-            "max_queue_rows": settings.log_max_queue_rows,
-            "max_buffer_rows": min(50_000, settings.log_max_queue_rows),
-            "retry_max": settings.log_retry_max,
-            "alert_after_failures": settings.log_alert_after_failures,
-            "on_health": on_health,
-            "on_error": lambda _error: alarm.retry(),
-        }
-
-    def serving_ready(self) -> bool:
-        """Whether this process should get predictions: the routes are loaded and the prediction log takes
-        rows (a log refusing them answers every request 503; a load balancer should send them elsewhere)."""
-        gateway = self.gateway
-        return gateway.ready and not getattr(gateway.sink, "refusing", False)
-
-    def flush_logs(self, timeout: float = 30.0) -> None:
-        """Write every prediction and feedback row this process has acknowledged (monitors call it first)."""
-        gateway, feedback = self._gateway, self._feedback
-        if gateway is not None:
-            gateway.sink.flush(timeout)  # type: ignore[union-attr]
-        if feedback is not None:
-            feedback.flush(timeout)
-
-    def stop_serving(self) -> None:
-        """Stop the gateway: finish shadows, then flush both logs (nothing acknowledged is lost)."""
-        with self._gateway_lock:
-            if self._gateway is not None:
-                self._gateway.close()
-                self._gateway.sink.close()  # type: ignore[union-attr]
-                self._gateway = None
-            if self._feedback is not None:
-                self._feedback.close()
-                self._feedback = None
-
-    def serve(
-        self,
-        name: str,
-        data: Any,
-        *,
-        request_id: str | None = None,
-        checked_against: Signature | None = None,
-        at: datetime | None = None,
-    ) -> Served:
-        """``at`` records another time than now in the prediction log: backfills and simulations."""
-        self._authorize("inference.predict", models=self._served_models(name))
-        from modelsteward.stats.schema import to_frame
-
-        return self.gateway.serve(name, to_frame(data), request_id=request_id, checked_against=checked_against, at=at)
-
-    def serving_signature(self, name: str) -> Signature | None:
-        """What a deployment's requests carry (its champion's or pipeline's inputs), from memory. The
-        first step of a prediction: it checks inference.predict, so a refusal comes before any decoding."""
-        self._authorize("inference.predict", models=self._served_models(name))
-        return self.gateway.route(name).signature
-
-    def serving_description(self, name: str) -> dict[str, Any]:
-        self._authorize("catalog.read", models=self._served_models(name))
-        route = self.gateway.route(name)
-        versions = [arm.version for arm in route.arms] or sorted(getattr(route.pipeline, "versions", {}).values())
-        return {"signature": route.signature, "versions": versions, "revision": route.revision}
-
-    def send_feedback(self, name: str, rows: list[dict[str, Any]], *, at: datetime | None = None) -> int:
-        """Record ground truth: each row has ``prediction_id`` and ``actual`` and/or ``actual_<name>``
-        values (and optionally ``ts``, when the outcome was observed). Returns the rows accepted."""
-        self._authorize("feedback.write", models=self._served_models(name))
-        from modelsteward.serving.feedback_rows import feedback_batch
-
-        self.deployments.get(name)  # NotFound for an unknown deployment
-        batch = feedback_batch(rows)
-        if at is not None:
-            batch = batch._replace(ts=at)
-        self.start_serving()  # the feedback log starts with the gateway
-        assert self._feedback is not None
-        self._feedback.append(name, batch)
-        return len(batch.prediction_ids)
-
-    # -- monitoring and alerts ----------------------------------------------------------------------
-
-    def put_monitor(self, name: str, spec: MonitorSpec | dict[str, Any] | str | Path) -> Monitor:
-        self._authorize("monitor.manage")
-        return self.monitors.put(name, parse_spec(MonitorSpec, spec, what="monitor"), actor=self.actor)
-
-    def get_monitor(self, name: str) -> Monitor:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.get(name)
-
-    def list_monitors(self) -> list[Monitor]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.list()
-
-    def delete_monitor(self, name: str) -> None:
-        self._authorize("monitor.manage")
-        self.monitors.delete(name, actor=self.actor)
-
-    def run_monitor(self, name: str, *, at: datetime | None = None) -> MonitorResult:
-        self._authorize("monitor.run")
-        return self.monitors.run(name, at=at, actor=self.actor)
-
-    def monitor_results(self, name: str, *, limit: int = 50) -> list[MonitorResult]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.results(name, limit=limit)
-
-    def record_kpis(self, points: list[KPIPoint | dict[str, Any]]) -> int:
-        self._authorize("feedback.write")
-        parsed = [parse_spec(KPIPoint, p, what="KPI point") for p in points]
-        return self.monitors.record_kpis(parsed, actor=self.actor)
-
-    def kpi_series(
-        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None
-    ) -> list[KPIPoint]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.kpi_series(kpi, scope, start=start, end=end)
-
-    def compare_kpi_arms(
-        self, kpi: str, scope: str, *, start: datetime | None = None, end: datetime | None = None, kind: str = "mean"
-    ) -> dict[str, Any]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.compare_arms(kpi, scope, start=start, end=end, kind=kind)
-
-    def kpi_change(
-        self, kpi: str, scope: str, *, change_at: datetime | None = None, kind: str = "mean"
-    ) -> dict[str, Any]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.monitors.change(kpi, scope, change_at=change_at, kind=kind)
-
-    def put_channel(self, channel: Channel | dict[str, Any]) -> Channel:
-        self._authorize("alert.manage")
-        return self.alerts.put_channel(parse_spec(Channel, channel, what="channel"), self.actor)
-
-    def list_channels(self) -> list[Channel]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.alerts.list_channels()
-
-    def put_alert_rule(self, rule: AlertRule | dict[str, Any]) -> AlertRuleState:
-        self._authorize("alert.manage")
-        return self.alerts.put_rule(parse_spec(AlertRule, rule, what="alert rule"), self.actor)
-
-    def list_alert_rules(self) -> list[AlertRuleState]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.alerts.list_rules()
-
-    def list_alerts(self, *, status: str | None = None, limit: int = 100) -> list[Alert]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.alerts.list_alerts(status=status, limit=limit)
-
-    def acknowledge_alert(self, alert_id: int) -> Alert:
-        self._authorize("alert.manage")
-        return self.alerts.acknowledge(alert_id, self.actor)
-
-    def resolve_alert(self, alert_id: int) -> Alert:
-        self._authorize("alert.manage")
-        return self.alerts.resolve(alert_id, self.actor)
-
-    def list_deliveries(self, *, alert_id: int | None = None, status: str | None = None) -> list[Delivery]:
-        self._authorize("catalog.read", reach=Reach.ANYWHERE)
-        return self.alerts.list_deliveries(alert_id=alert_id, status=status)
 
     # -- life cycles ------------------------------------------------------------------------------------
 
@@ -767,33 +514,6 @@ class LocalSteward(GovernanceMethods, ViewMethods, Steward):
             if self._scheduler is not None:
                 self._scheduler.stop()
                 self._scheduler = None
-
-    def monitoring_stats(self) -> dict[str, Any]:
-        """Monitor and alert figures for /metrics: each monitor's latest result, firing alerts, deliveries."""
-        latest = {}
-        for monitor in self.monitors.list():
-            results = self.monitors.results(monitor.name, limit=1)
-            if results:
-                latest[monitor.name] = results[0]
-        return {
-            "monitors": latest,
-            "alerts_firing": len(self.alerts.list_alerts(status="firing", limit=10_000)),
-            "deliveries": self.alerts.delivery_counts(),
-        }
-
-    def serving_stats(self) -> dict[str, float]:
-        """Counters for /metrics: the log's queue and writes, shadows dropped."""
-        if self._gateway is None:
-            return {}
-        sink = self._gateway.sink
-        return {
-            "log_queue_rows": float(getattr(sink, "queue_depth", 0)),
-            "log_rows_written": float(getattr(sink, "rows_written", 0)),
-            "log_write_errors": float(getattr(sink, "write_errors", 0)),
-            "log_rows_rejected": float(getattr(sink, "rows_rejected", 0)),
-            "log_failing": float(bool(getattr(sink, "failing", False))),
-            "shadows_dropped": float(self._gateway.shadows_dropped),
-        }
 
     def close(self) -> None:
         self.stop_scheduler()
