@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_registry import code_state, fmt_ms, machine
-from workload import N_FEATURES, SEED, percentile, replace_section
+from workload import N_FEATURES, SEED, group_cpu_seconds, percentile, replace_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -278,18 +278,7 @@ class Server:
         """User + system CPU of every live process of the server's group (its workers included)."""
         if self.proc is None:
             return 0.0
-        ticks = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == self.proc.pid:  # pgrp
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return group_cpu_seconds(self.proc.pid)
 
     def stop(self) -> int | None:
         """SIGTERM to the whole group (the workers close their gateways and flush their logs); SIGKILL if it hangs."""

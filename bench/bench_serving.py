@@ -62,7 +62,16 @@ from bench_registry import (
     machine,
     peer_python,
 )
-from workload import FOREST_PARAMS, N_FEATURES, RESULT_MARKER, TINY_PARAMS, Workload, build_workload, percentile
+from workload import (
+    FOREST_PARAMS,
+    N_FEATURES,
+    RESULT_MARKER,
+    TINY_PARAMS,
+    Workload,
+    build_workload,
+    group_cpu_seconds,
+    percentile,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -301,18 +310,7 @@ class Server:
         """User + system CPU of every live process of the server's group."""
         if self.proc is None:
             return 0.0
-        ticks = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == self.proc.pid:  # pgrp
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return group_cpu_seconds(self.proc.pid)
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM to the group (graceful: our gateway flushes its log), SIGKILL after ``timeout``."""

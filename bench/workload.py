@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -142,6 +143,22 @@ def time_calls(fn: Callable[[int], object], n: int, warmup: int = 0) -> list[flo
         fn(i)
         samples.append(time.perf_counter() - start)
     return samples
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of every live process of the process group ``pgid`` (a server and its workers)."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def replace_section(markdown: Path, section: str, text: str) -> None:
