@@ -17,6 +17,15 @@ def _default_user() -> str:
         return "local"
 
 
+def strip_credentials(url: str) -> str:
+    """``scheme://host/...``: a URL without the user name and password (or token) it may carry, for records,
+    logs and alerts that must never hold a secret (``https://user:token@host/repo`` -> ``https://host/repo``)."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
 def _without_credentials(url: str) -> str:
     """``scheme://user:***@host/...``: the password (or secret key) of a URL masked."""
     import re

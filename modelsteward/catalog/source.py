@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from modelsteward.domain.records import Source
+from modelsteward.settings import strip_credentials
 
 
 def _git_dir(start: Path) -> tuple[Path, Path] | None:
@@ -50,16 +51,8 @@ def _remote_url(git_dir: Path) -> str | None:
         return None
     for section in ('remote "origin"', *[s for s in config.sections() if s.startswith("remote ")]):
         if config.has_option(section, "url"):
-            return _strip_credentials(config.get(section, "url"))
+            return strip_credentials(config.get(section, "url"))  # a source record never carries a secret
     return None
-
-
-def _strip_credentials(url: str) -> str:
-    # https://user:token@host/repo -> https://host/repo: a source record must never carry a secret.
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return url
 
 
 def _is_dirty(worktree: Path) -> bool | None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +32,7 @@ from modelsteward.domain.refs import check_name
 from modelsteward.errors import InvalidArgument, StoreUnavailable
 from modelsteward.serving.log_columns import DAY_NS, TS_TYPES, ts_to_ns, unify_tables
 from modelsteward.serving.log_storage import PART_SUFFIX, open_storage
+from modelsteward.settings import strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,6 @@ class LogHealth:
 
 
 HealthCallback = Callable[[LogHealth], None]
-
-
-def display_root(root: str) -> str:
-    """``root`` without a user name or password an fsspec URL may carry: safe for logs, alerts and metrics."""
-    if "://" not in root:
-        return root
-    parts = urlsplit(root)
-    if "@" not in parts.netloc:
-        return root
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class LogUnavailable(StoreUnavailable):
@@ -165,7 +155,7 @@ class DatasetWriter(abc.ABC):
         self.on_error = on_error
         self.on_health = on_health
         self.alert_after_failures = int(alert_after_failures)
-        self.display_root = display_root(self.root)
+        self.display_root = strip_credentials(self.root)  # safe for logs, alerts and metrics
         self.compression = compression
         self._retry_initial = retry_initial
         self._retry_max = retry_max

@@ -267,3 +267,12 @@ def metric(text: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+def test_the_root_an_alert_names_carries_no_credentials() -> None:
+    from modelsteward.settings import strip_credentials
+
+    assert strip_credentials("s3://AKIA:s3cr3t@bucket/inference") == "s3://bucket/inference"
+    assert strip_credentials("https://user:token@host/repo.git") == "https://host/repo.git"
+    assert strip_credentials("/var/lib/steward/inference") == "/var/lib/steward/inference"
+    assert strip_credentials("s3://bucket/a@b") == "s3://bucket/a@b"  # an @ in the path is not a user
