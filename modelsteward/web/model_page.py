@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from modelsteward.domain.lifecycle_svg import arrows, describe, lifecycle_svg, summary
 from modelsteward.domain.records import Comment, Deployment, Event, RegisteredModel
-from modelsteward.domain.refs import ModelRef, named_model
+from modelsteward.domain.refs import MAX_VERSION, ModelRef, named_model
 from modelsteward.errors import InvalidArgument, NotFound
 from modelsteward.governance.permissions import needs
 from modelsteward.web.pages import back, page, render
@@ -85,13 +85,17 @@ async def report(
     return Response(render_pdf(document), media_type="application/pdf", headers=headers)
 
 
+# Bounded like the API's version numbers: a number past what the store holds is a 422 here, not a 500 there.
+FormVersion = Annotated[int, Form(ge=1, le=MAX_VERSION)]
+
+
 @router.post("/models/{name}/alias", **needs("alias.set"))
 @page
 async def move_alias(
     request: Request,
     name: str,
     alias: Annotated[str, Form()],
-    version: Annotated[int, Form()],
+    version: FormVersion,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(request, csrf)
@@ -130,7 +134,7 @@ async def traffic(
 async def advance(
     request: Request,
     name: str,
-    version: Annotated[int, Form()],
+    version: FormVersion,
     to: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

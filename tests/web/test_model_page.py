@@ -124,6 +124,10 @@ def test_a_data_scientist_moves_an_alias_and_the_form_token_is_required(
     assert wrong.status_code == 403
     assert "candidate" not in st.get_model("credit-risk").aliases
 
+    huge = c.post(f"{PAGE}/alias", data={"alias": "candidate", "version": str(10**30), "csrf": "form-token"},
+                  follow_redirects=False)  # fmt: skip
+    assert huge.status_code == 422 and huge.json()["error"]["details"]["field"] == "version"  # not the driver's 500
+
     moved = c.post(f"{PAGE}/alias", data={"alias": "candidate", "version": "2", "csrf": "form-token"},
                    follow_redirects=False)  # fmt: skip
     assert moved.status_code == 303
